@@ -1,0 +1,37 @@
+/* util.h: allocation that aborts on failure, and a growable byte buffer. */
+#ifndef DLR_UTIL_H
+#define DLR_UTIL_H
+
+#include <stddef.h>
+
+/*
+ * Allocation failure is not recoverable in a request handler; these abort
+ * in one place instead of spreading NULL checks through every caller.
+ */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* A byte buffer that is always NUL-terminated; len excludes the NUL. */
+struct buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+};
+
+void	 buf_init(struct buf *);
+void	 buf_append(struct buf *, const void *, size_t);
+void	 buf_puts(struct buf *, const char *);
+void	 buf_printf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Hands the data to the caller (who frees it) and resets the buffer. */
+char	*buf_release(struct buf *);
+void	 buf_free(struct buf *);
+
+/* Constant-time comparison of two equal-length byte strings. */
+int	 timingsafe_eq(const void *, const void *, size_t);
+
+#endif
