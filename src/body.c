@@ -192,7 +192,7 @@ body_parse_callback(const char *body, size_t len, bool allow_private,
 		    "characters (\\u0000)");
 		goto out;
 	}
-	if (url_check_callback_detail(s, (size_t)slen, allow_private,
+	if (url_check_callback(s, (size_t)slen, allow_private,
 	    detail) != 0)
 		goto out;
 	*url = xstrndup(s, (size_t)slen);

@@ -80,9 +80,9 @@ url_article(const char *reason)
 }
 
 /*
- * Does the work of both public functions. On failure *detail is a static
- * sentence and, when msg is not NULL, *msg may be a malloc'd one naming
- * the offending value (NULL when the static one says it all).
+ * The checks, in order. On failure *detail is a static sentence and *msg
+ * may be a malloc'd one naming the offending value (NULL when the static
+ * one says it all).
  */
 static int
 url_check(const char *url, size_t len, bool allow_private,
@@ -98,8 +98,7 @@ url_check(const char *url, size_t len, bool allow_private,
 	int		 ret = -1;
 
 	*detail = NULL;
-	if (msg != NULL)
-		*msg = NULL;
+	*msg = NULL;
 	if (url == NULL || len == 0) {
 		*detail = "callbackUrl is empty; give an https URL, such as "
 		    URL_EXAMPLE;
@@ -143,7 +142,7 @@ url_check(const char *url, size_t len, bool allow_private,
 		abort();
 	if (rc != CURLUE_OK || strcasecmp(scheme, "https") != 0) {
 		*detail = "callbackUrl must use https";
-		if (rc == CURLUE_OK && msg != NULL)
+		if (rc == CURLUE_OK)
 			*msg = xasprintf("callbackUrl must use https, not %s",
 			    scheme);
 		goto out;
@@ -193,10 +192,8 @@ url_check(const char *url, size_t len, bool allow_private,
 	if (!allow_private && addr_literal_check(host, &why) && why != NULL) {
 		*detail = "callbackUrl host is a private, loopback or reserved "
 		    "IP address; use a public address";
-		if (msg != NULL)
-			*msg = xasprintf("callbackUrl host %s is %s %s address; "
-			    "use a public address", host, url_article(why),
-			    why);
+		*msg = xasprintf("callbackUrl host %s is %s %s address; "
+		    "use a public address", host, url_article(why), why);
 		goto out;
 	}
 	ret = 0;
@@ -212,13 +209,6 @@ out:
 
 int
 url_check_callback(const char *url, size_t len, bool allow_private,
-    const char **detail)
-{
-	return url_check(url, len, allow_private, detail, NULL);
-}
-
-int
-url_check_callback_detail(const char *url, size_t len, bool allow_private,
     char **detail)
 {
 	const char	*fixed;

@@ -9,18 +9,13 @@
 
 /*
  * Checks a callbackUrl. Returns 0 when acceptable; otherwise -1 and sets
- * *detail to a static sentence saying what to fix. allow_private lifts the
- * refusal of private, loopback and reserved IP literals and of localhost.
+ * *detail to a malloc'd sentence, for the caller to free, saying what to fix
+ * and naming the offending address and its range where that helps
+ * ("callbackUrl host 10.0.0.1 is a private (10.0.0.0/8) address").
+ * allow_private lifts the refusal of private, loopback and reserved IP
+ * literals and of localhost.
  */
 int	url_check_callback(const char *url, size_t len, bool allow_private,
-	    const char **detail);
-
-/*
- * The same check, but on failure *detail is a malloc'd sentence for the
- * caller to free, naming the offending address and its range where that
- * helps ("callbackUrl host 10.0.0.1 is a private (10.0.0.0/8) address").
- */
-int	url_check_callback_detail(const char *url, size_t len,
-	    bool allow_private, char **detail);
+	    char **detail);
 
 #endif
