@@ -29,15 +29,15 @@ sig_key(const char *secret, unsigned char *key)
 	/* EVP_DecodeBlock takes whole quanta only and skips blanks at the
 	 * ends; a secret is exactly a padded base64 string, nothing else. */
 	if (len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof(tmp) ||
-	    strspn(secret, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789+/=") != len)
+	    strspn(secret, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/=") != len)
 		return -1;
 	pad = 0;
 	if (secret[len - 1] == '=')
 		pad++;
 	if (secret[len - 2] == '=')
 		pad++;
-	if (strchr(secret, '=') != secret + len - pad)
+	if (strcspn(secret, "=") != len - pad)
 		return -1;	/* '=' only as trailing padding */
 	n = EVP_DecodeBlock(tmp, (const unsigned char *)secret, (int)len);
 	if (n < 0 || (size_t)n < pad || (size_t)n - pad == 0 ||

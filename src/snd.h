@@ -1,0 +1,186 @@
+/* snd.h: the sender's core loop, and the backends it drives. */
+#ifndef DLR_SND_H
+#define DLR_SND_H
+
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "retry.h"
+
+struct resolve;
+
+/* What sender_finish is told about one attempt (snd_outcome_name). */
+enum snd_outcome {
+	SND_DELIVERED,	/* 2xx: the notification is done */
+	SND_RETRY,	/* failed; try again after retry_seconds */
+	SND_DEAD,	/* failed, no retries left: dead letter */
+	SND_GONE,	/* 410: dead, and the webhook is disabled */
+	SND_OUTCOME__MAX
+};
+
+#define SND_EXCERPT_MAX	256	/* bytes of response body kept */
+
+/*
+ * One claimed notification and what became of the attempt. The database
+ * backend fills the claim part; the core and the HTTP backend the rest.
+ * Every pointer is owned by the job (snd_job_free).
+ */
+struct snd_job {
+	/* From sender_claim. */
+	char		*id;		/* = webhook-id */
+	int		 attempt;	/* 1-based; the fencing token */
+	char		*webhook_id;
+	char		*url;
+	char		*payload;
+	char		*secret;
+	char		*prev_secret;	/* NULL unless rotating */
+
+	/* The attempt. */
+	char		*host;		/* the URL's host, for the log */
+	char		*pin;		/* CURLOPT_RESOLVE, or NULL */
+	char		*signature;	/* webhook-signature */
+	long long	 timestamp;	/* webhook-timestamp */
+	double		 started;	/* wall clock, unix seconds */
+	double		 mono_start;	/* monotonic, for duration */
+	double		 claimed;	/* monotonic, at the claim */
+	long		 http_status;	/* 0: no HTTP response */
+	char		*error;		/* what failed, or NULL */
+	char		 excerpt[SND_EXCERPT_MAX + 1];
+	size_t		 excerpt_len;
+	char		*retry_after;	/* header value, or NULL */
+	int		 duration_ms;
+
+	/* The verdict. */
+	enum snd_outcome outcome;
+	double		 retry_seconds;	/* SND_RETRY only */
+
+	struct snd_job	*next;		/* backends' lists */
+};
+
+struct snd_job	*snd_job_new(void);
+void		 snd_job_free(struct snd_job *);
+const char	*snd_outcome_name(enum snd_outcome);
+
+/* snd_db_ops.finish results other than 0. */
+#define SND_DB_LOST	(-1)	/* connection lost: keep them, retry */
+#define SND_DB_REJECTED	(-2)	/* the database refused them: drop */
+
+/*
+ * The database side (snd_pg.c in production). Every call is autocommit:
+ * nothing is left open across the network I/O between them.
+ */
+struct snd_db_ops {
+	/* Connects (and LISTENs when following); 0, or -1 (logged). */
+	int	(*connect)(void *);
+	int	(*connected)(void *);
+	/* Claims up to batch due notifications under a lease of lease
+	 * seconds, prepends them to *list; the count, or -1 (logged). */
+	int	(*claim)(void *, int batch, int lease, struct snd_job **list);
+	/* Records n attempts in one call: 0, or an SND_DB_ code. */
+	int	(*finish)(void *, struct snd_job *const *jobs, size_t n);
+	/* Seconds until the earliest pending notification is due: 0 with
+	 * *secs (<= 0 means now), 1 when none is pending, -1 on error. */
+	int	(*next_due)(void *, double *secs);
+	/* The socket to poll for NOTIFY, or -1. */
+	int	(*fd)(void *);
+	/* Reads the socket: how many notifications, or -1 if lost. */
+	int	(*notified)(void *);
+	void	(*free)(void *);
+};
+
+/* The HTTP side (snd_http.c in production, a fake in the tests). */
+struct snd_http_ops {
+	/* Starts the attempt; the job comes back from done() when over. */
+	void		 (*start)(void *, struct snd_job *);
+	/* Drives the transfers for up to timeout_ms, returning early when
+	 * one ends or one of fds is readable (revents set); -1 if broken. */
+	int		 (*wait)(void *, struct pollfd *fds, int nfds,
+			    int timeout_ms);
+	/* A finished job, or NULL. */
+	struct snd_job	*(*done)(void *);
+	void		 (*free)(void *);
+};
+
+struct snd_config {
+	int		 batch;		/* most rows per claim */
+	int		 concurrency;	/* most transfers in flight */
+	int		 timeout;	/* seconds per attempt */
+	int		 lease;		/* seconds a claim holds a row */
+	int		 max_seconds;	/* --once: stop claiming then */
+	int		 follow;	/* daemon: wait for more work */
+	int		 dry_run;	/* no HTTP: all delivered */
+	struct retry_sched sched;
+};
+
+struct snd_stats {
+	unsigned long	 delivered;
+	unsigned long	 failed;	/* retried + dead */
+	unsigned long	 retried;
+	unsigned long	 dead;		/* 410 Gone included */
+	unsigned long	 abandoned;	/* claimed, never attempted */
+	unsigned long	 unrecorded;	/* attempted, never finished */
+};
+
+/* Everything the loop runs with; the caller owns each part. */
+struct snd_loop {
+	struct snd_config		 cfg;
+	const struct snd_db_ops		*db_ops;
+	void				*db;
+	const struct snd_http_ops	*http_ops;
+	void				*http;
+	struct resolve			*resolver;
+	/* Set by the signal handler: 1 finishes in-flight work and
+	 * exits, 2 exits at once; wake_fd (or -1) is the self-pipe it
+	 * writes to. */
+	volatile sig_atomic_t		*stop;
+	int				 wake_fd;
+	/* Jitter draws in [0, 1]: retry_uniform unless a test fixes it. */
+	double				(*uniform)(void);
+	struct snd_stats		 stats;
+};
+
+/*
+ * Claims, delivers and finishes until, with --once, nothing is due or
+ * max_seconds are spent, or until *stop. Returns 0, or 1 when the run
+ * failed (no database, results that could not be recorded).
+ */
+int	 snd_run(struct snd_loop *);
+
+/*
+ * Gives a finished attempt its verdict: outcome, retry_seconds, and the
+ * error text for sender_finish ("HTTP 500", "timeout after 15 s", ...).
+ * u is the jitter draw; now (unix seconds) dates a Retry-After.
+ */
+void	 snd_classify(struct snd_job *, const struct retry_sched *,
+	    double u, time_t now);
+
+/* Makes an excerpt fit for a text column: invalid UTF-8, a cut-off
+ * trailing sequence and control characters are replaced or dropped. */
+void	 snd_excerpt_clean(char *s, size_t *len);
+
+/* The null HTTP backend of --dry-run: every attempt is a 200 at once. */
+void	*snd_http_null_new(void);
+extern const struct snd_http_ops snd_http_null_ops;
+
+/*
+ * The libpq backend (snd_pg.c). conninfo may be NULL or empty (the PG*
+ * environment then applies); listen subscribes to dlrhook_pending.
+ */
+void	*snd_pg_new(const char *conninfo, int listen);
+extern const struct snd_db_ops snd_pg_ops;
+
+/* The libcurl backend (snd_http.c). */
+struct snd_http_config {
+	int		 concurrency;
+	int		 timeout;		/* seconds, whole attempt */
+	int		 connect_timeout;	/* seconds */
+	int		 allow_private;		/* no SSRF refusal */
+	const char	*cafile;		/* CA to add, or NULL */
+};
+/* NULL (logged) when libcurl or the CA file cannot be set up. */
+void	*snd_http_new(const struct snd_http_config *);
+extern const struct snd_http_ops snd_http_curl_ops;
+
+#endif

@@ -1,0 +1,466 @@
+/* snd_pg.c: the sender's database side: sender_claim, sender_finish, NOTIFY. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "snd.h"
+#include "util.h"
+
+/* Statements, prepared once per connection (again after a reconnect). */
+enum snd_pg_stmt {
+	SND_PG_CLAIM,
+	SND_PG_FINISH,
+	SND_PG_NEXT_DUE,
+	SND_PG__MAX
+};
+
+static const struct {
+	const char	*name;
+	const char	*sql;
+} snd_pg_stmts[SND_PG__MAX] = {
+	[SND_PG_CLAIM] = { "claim",
+	    "SELECT notification_id, attempt, webhook_id, callback_url, "
+	    "payload, secret, previous_secret "
+	    "FROM dlrhook.sender_claim($1::int, $2::int)" },
+	[SND_PG_FINISH] = { "finish",
+	    "SELECT dlrhook.sender_finish($1::uuid[], $2::int[], $3::text[], "
+	    "$4::float8[], $5::int[], $6::text[], $7::text[], $8::int[], "
+	    "$9::timestamptz[], $10::text[])" },
+	/* Seconds from now by the server's clock, so that skew between
+	 * this host and the database does not matter. */
+	[SND_PG_NEXT_DUE] = { "next_due",
+	    "SELECT extract(epoch FROM dlrhook.sender_next_due() - "
+	    "clock_timestamp())::float8" },
+};
+
+/* Columns of the claim, in the order selected above. */
+enum snd_pg_col {
+	COL_ID,
+	COL_ATTEMPT,
+	COL_WEBHOOK,
+	COL_URL,
+	COL_PAYLOAD,
+	COL_SECRET,
+	COL_PREV,
+	COL__MAX
+};
+
+/* The arrays of sender_finish, in parameter order. */
+enum snd_pg_arr {
+	ARR_IDS,
+	ARR_ATTEMPTS,
+	ARR_OUTCOMES,
+	ARR_RETRY,
+	ARR_STATUS,
+	ARR_ERRORS,
+	ARR_EXCERPTS,
+	ARR_DURATION,
+	ARR_STARTED,
+	ARR_URLS,
+	ARR__MAX
+};
+
+#define SND_PG_FINISH_TRIES	3	/* on serialization failure, deadlock */
+
+struct snd_pg {
+	char	*conninfo;
+	int	 listen;
+	PGconn	*conn;
+};
+
+/* libpq's messages span lines; the log takes one line per message. */
+static const char *
+snd_pg_oneline(const char *msg, char *out, size_t outlen)
+{
+	size_t	 i = 0;
+
+	for (; *msg != '\0' && i + 1 < outlen; msg++) {
+		if (*msg == '\n' || *msg == '\t' || *msg == '\r') {
+			if (i > 0 && out[i - 1] != ' ')
+				out[i++] = ' ';
+		} else
+			out[i++] = *msg;
+	}
+	while (i > 0 && out[i - 1] == ' ')
+		i--;
+	out[i] = '\0';
+	return out;
+}
+
+/* Logs a failed result by SQLSTATE and primary message: never DETAIL,
+ * which may quote a row (and its signing secret). */
+static void
+snd_pg_log(const char *what, const PGresult *res, PGconn *conn)
+{
+	const char	*state, *msg;
+	char		 line[512];
+
+	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) :
+	    NULL;
+	if (msg == NULL)
+		msg = PQerrorMessage(conn);
+	log_warnx("database: %s: %s%s%s", what, state != NULL ? state : "",
+	    state != NULL ? " " : "", snd_pg_oneline(msg, line, sizeof(line)));
+}
+
+/* Server notices (a FATAL before the server closes the link) go to the
+ * log as one line, instead of libpq's default of raw stderr. */
+static void
+snd_pg_notice(void *arg, const char *msg)
+{
+	char	 line[512];
+
+	(void)arg;
+	log_warnx("database: %s", snd_pg_oneline(msg, line, sizeof(line)));
+}
+
+static void
+snd_pg_disconnect(struct snd_pg *p)
+{
+	PQfinish(p->conn);
+	p->conn = NULL;
+}
+
+/* Runs one utility command; 0 or -1 (logged). */
+static int
+snd_pg_command(struct snd_pg *p, const char *sql)
+{
+	PGresult	*res = PQexec(p->conn, sql);
+	int		 rc = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snd_pg_log(sql, res, p->conn);
+		rc = -1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int
+snd_pg_connect(void *ctx)
+{
+	struct snd_pg	*p = ctx;
+	const char *const keys[] = { "dbname", "fallback_application_name",
+	    "connect_timeout", "client_encoding", NULL };
+	const char *const vals[] = { p->conninfo, "dlrhook-send", "5", "UTF8",
+	    NULL };
+	PGresult	*res;
+	char		 line[512];
+	int		 i;
+
+	snd_pg_disconnect(p);
+	p->conn = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(p->conn) != CONNECTION_OK) {
+		log_warnx("cannot connect to PostgreSQL: %s", snd_pg_oneline(
+		    PQerrorMessage(p->conn), line, sizeof(line)));
+		snd_pg_disconnect(p);
+		return -1;
+	}
+	PQsetNoticeProcessor(p->conn, snd_pg_notice, NULL);
+	/* A statement stuck on a lock must not stall the sender forever. */
+	if (snd_pg_command(p, "SET statement_timeout = '30s'") == -1)
+		goto fail;
+	for (i = 0; i < SND_PG__MAX; i++) {
+		res = PQprepare(p->conn, snd_pg_stmts[i].name,
+		    snd_pg_stmts[i].sql, 0, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			snd_pg_log(snd_pg_stmts[i].name, res, p->conn);
+			PQclear(res);
+			goto fail;
+		}
+		PQclear(res);
+	}
+	if (p->listen && snd_pg_command(p, "LISTEN dlrhook_pending") == -1)
+		goto fail;
+	return 0;
+fail:
+	snd_pg_disconnect(p);
+	return -1;
+}
+
+static int
+snd_pg_connected(void *ctx)
+{
+	struct snd_pg	*p = ctx;
+
+	return p->conn != NULL && PQstatus(p->conn) == CONNECTION_OK;
+}
+
+static char *
+snd_pg_dup(const PGresult *res, int row, enum snd_pg_col c)
+{
+	return PQgetisnull(res, row, c) ? NULL :
+	    xstrdup(PQgetvalue(res, row, c));
+}
+
+static int
+snd_pg_claim(void *ctx, int batch, int lease, struct snd_job **list)
+{
+	struct snd_pg	*p = ctx;
+	struct snd_job	*j;
+	PGresult	*res;
+	char		 b[16], l[16];
+	const char	*values[2] = { b, l };
+	int		 n, i;
+
+	if (p->conn == NULL)
+		return -1;
+	snprintf(b, sizeof(b), "%d", batch);
+	snprintf(l, sizeof(l), "%d", lease);
+	res = PQexecPrepared(p->conn, "claim", 2, values, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQnfields(res) != COL__MAX) {
+		snd_pg_log("sender_claim", res, p->conn);
+		PQclear(res);
+		/* Start afresh: a broken or confused session is replaced. */
+		snd_pg_disconnect(p);
+		return -1;
+	}
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		j = snd_job_new();
+		j->id = snd_pg_dup(res, i, COL_ID);
+		j->attempt = (int)strtol(PQgetvalue(res, i, COL_ATTEMPT), NULL,
+		    10);
+		j->webhook_id = snd_pg_dup(res, i, COL_WEBHOOK);
+		j->url = snd_pg_dup(res, i, COL_URL);
+		j->payload = snd_pg_dup(res, i, COL_PAYLOAD);
+		j->secret = snd_pg_dup(res, i, COL_SECRET);
+		j->prev_secret = snd_pg_dup(res, i, COL_PREV);
+		if (j->id == NULL || j->url == NULL || j->payload == NULL ||
+		    j->secret == NULL) {
+			/* Cannot be attempted; its lease runs out and it
+			 * comes back, which shows in the log as a loop. */
+			log_warnx("sender_claim returned an incomplete row%s%s",
+			    j->id != NULL ? " for notification " : "",
+			    j->id != NULL ? j->id : "");
+			snd_job_free(j);
+			continue;
+		}
+		j->next = *list;
+		*list = j;
+	}
+	PQclear(res);
+	return n;
+}
+
+/* Appends one array element: a double-quoted string, or NULL. */
+static void
+snd_pg_elem(struct buf *b, const char *s)
+{
+	if (b->len > 1)
+		buf_puts(b, ",");
+	if (s == NULL) {
+		buf_puts(b, "NULL");
+		return;
+	}
+	buf_puts(b, "\"");
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_puts(b, "\\");
+		buf_append(b, s, 1);
+	}
+	buf_puts(b, "\"");
+}
+
+/* sender_finish's started_at: UTC with microseconds. */
+static void
+snd_pg_time(double t, char *out, size_t outlen)
+{
+	struct tm	 tm;
+	time_t		 secs = (time_t)t;
+	long		 us = (long)((t - (double)secs) * 1e6);
+	char		 date[32];
+
+	if (us < 0)
+		us = 0;
+	if (us > 999999)
+		us = 999999;
+	gmtime_r(&secs, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(out, outlen, "%s.%06ld+00", date, us);
+}
+
+/* Builds the ten array literals of sender_finish for jobs[0..n). */
+static void
+snd_pg_arrays(struct snd_job *const *jobs, size_t n, struct buf *a)
+{
+	const struct snd_job	*j;
+	char			 num[64];
+	size_t			 i, k;
+
+	for (k = 0; k < ARR__MAX; k++) {
+		buf_init(&a[k]);
+		buf_puts(&a[k], "{");
+	}
+	for (i = 0; i < n; i++) {
+		j = jobs[i];
+		snd_pg_elem(&a[ARR_IDS], j->id);
+		snprintf(num, sizeof(num), "%d", j->attempt);
+		snd_pg_elem(&a[ARR_ATTEMPTS], num);
+		snd_pg_elem(&a[ARR_OUTCOMES], snd_outcome_name(j->outcome));
+		snprintf(num, sizeof(num), "%.3f", j->retry_seconds);
+		snd_pg_elem(&a[ARR_RETRY], j->outcome == SND_RETRY ? num :
+		    NULL);
+		snprintf(num, sizeof(num), "%ld", j->http_status);
+		snd_pg_elem(&a[ARR_STATUS], j->http_status > 0 ? num : NULL);
+		snd_pg_elem(&a[ARR_ERRORS], j->error);
+		snd_pg_elem(&a[ARR_EXCERPTS], j->excerpt_len > 0 ?
+		    j->excerpt : NULL);
+		snprintf(num, sizeof(num), "%d", j->duration_ms);
+		snd_pg_elem(&a[ARR_DURATION], num);
+		snd_pg_time(j->started, num, sizeof(num));
+		snd_pg_elem(&a[ARR_STARTED], num);
+		snd_pg_elem(&a[ARR_URLS], j->url);
+	}
+	for (k = 0; k < ARR__MAX; k++)
+		buf_puts(&a[k], "}");
+}
+
+static int
+snd_pg_finish(void *ctx, struct snd_job *const *jobs, size_t n)
+{
+	struct snd_pg	*p = ctx;
+	struct buf	 a[ARR__MAX];
+	const char	*values[ARR__MAX];
+	const char	*state;
+	PGresult	*res;
+	size_t		 k;
+	int		 rc = SND_DB_REJECTED, tries;
+
+	if (p->conn == NULL)
+		return SND_DB_LOST;
+	snd_pg_arrays(jobs, n, a);
+	for (k = 0; k < ARR__MAX; k++)
+		values[k] = a[k].data;
+	for (tries = 0; tries < SND_PG_FINISH_TRIES; tries++) {
+		res = PQexecPrepared(p->conn, "finish", ARR__MAX, values, NULL,
+		    NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) == 1) {
+			log_debug("sender_finish: %zu attempts, %s applied", n,
+			    PQgetvalue(res, 0, 0));
+			PQclear(res);
+			rc = 0;
+			break;
+		}
+		snd_pg_log("sender_finish", res, p->conn);
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (PQstatus(p->conn) != CONNECTION_OK) {
+			PQclear(res);
+			snd_pg_disconnect(p);
+			rc = SND_DB_LOST;
+			break;
+		}
+		/* Class 40 (serialization failure, deadlock) is worth
+		 * another go; a statement timeout is kept for later. */
+		if (state != NULL && strcmp(state, "57014") == 0) {
+			PQclear(res);
+			rc = SND_DB_LOST;
+			break;
+		}
+		if (state == NULL || strncmp(state, "40", 2) != 0) {
+			PQclear(res);
+			break;
+		}
+		PQclear(res);
+	}
+	for (k = 0; k < ARR__MAX; k++)
+		buf_free(&a[k]);
+	return rc;
+}
+
+static int
+snd_pg_next_due(void *ctx, double *secs)
+{
+	struct snd_pg	*p = ctx;
+	PGresult	*res;
+	int		 rc;
+
+	if (p->conn == NULL)
+		return -1;
+	res = PQexecPrepared(p->conn, "next_due", 0, NULL, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		snd_pg_log("sender_next_due", res, p->conn);
+		rc = -1;
+	} else if (PQgetisnull(res, 0, 0))
+		rc = 1;
+	else {
+		*secs = strtod(PQgetvalue(res, 0, 0), NULL);
+		rc = 0;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int
+snd_pg_fd(void *ctx)
+{
+	struct snd_pg	*p = ctx;
+
+	return p->conn != NULL && p->listen ? PQsocket(p->conn) : -1;
+}
+
+static int
+snd_pg_notified(void *ctx)
+{
+	struct snd_pg	*p = ctx;
+	PGnotify	*nt;
+	char		 line[512];
+	int		 n = 0;
+
+	if (p->conn == NULL)
+		return -1;
+	if (PQconsumeInput(p->conn) == 0) {
+		log_warnx("database: %s", snd_pg_oneline(
+		    PQerrorMessage(p->conn), line, sizeof(line)));
+		snd_pg_disconnect(p);
+		return -1;
+	}
+	while ((nt = PQnotifies(p->conn)) != NULL) {
+		n++;
+		PQfreemem(nt);
+	}
+	return n;
+}
+
+static void
+snd_pg_free(void *ctx)
+{
+	struct snd_pg	*p = ctx;
+
+	if (p == NULL)
+		return;
+	snd_pg_disconnect(p);
+	free(p->conninfo);
+	free(p);
+}
+
+void *
+snd_pg_new(const char *conninfo, int listen)
+{
+	struct snd_pg	*p;
+
+	p = xcalloc(1, sizeof(*p));
+	p->conninfo = xstrdup(conninfo != NULL ? conninfo : "");
+	p->listen = listen;
+	return p;
+}
+
+const struct snd_db_ops snd_pg_ops = {
+	.connect = snd_pg_connect,
+	.connected = snd_pg_connected,
+	.claim = snd_pg_claim,
+	.finish = snd_pg_finish,
+	.next_due = snd_pg_next_due,
+	.fd = snd_pg_fd,
+	.notified = snd_pg_notified,
+	.free = snd_pg_free,
+};

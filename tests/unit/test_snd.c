@@ -1,0 +1,771 @@
+/* test_snd.c: the sender's core loop against a fake database and a fake
+ * HTTP client: verdicts, batching, concurrency, the SSRF guard, failures. */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <netdb.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "resolve.h"
+#include "retry.h"
+#include "snd.h"
+#include "util.h"
+
+#define MAX_ROWS	2048
+#define SECRET		"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+/* --- the fake database ------------------------------------------------ */
+
+enum row_state { ROW_PENDING, ROW_DEAD, ROW_DELIVERED };
+
+struct row {
+	char		 id[40];
+	const char	*url;
+	int		 attempts;
+	int		 due;
+	enum row_state	 state;
+};
+
+/* What one sender_finish element said, copied before the job is freed. */
+struct finished {
+	char		 id[40];
+	int		 attempt;
+	enum snd_outcome outcome;
+	double		 retry;
+	long		 status;
+	char		 error[256];
+	int		 has_error;
+	char		 excerpt[SND_EXCERPT_MAX + 1];
+};
+
+struct fake_db {
+	struct row	 rows[MAX_ROWS];
+	int		 nrows;
+	int		 refuse_connect;
+	int		 up;
+	int		 connects;
+	int		 claims;
+	int		 max_claim;
+	int		 finish_calls;
+	int		 lose_finishes;	/* so many report a lost link */
+	int		 redue;		/* a retry is due again at once */
+	struct finished	 log[MAX_ROWS];	/* the first MAX_ROWS elements */
+	int		 nlog;
+	int		 nfinished;	/* all of them */
+};
+
+static struct fake_db	*db;
+
+static void
+add_rows(int n, const char *url, int attempts)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++) {
+		struct row	*r = &db->rows[db->nrows];
+
+		snprintf(r->id, sizeof(r->id), "00000000-0000-0000-0000-%012d",
+		    db->nrows);
+		r->url = url;
+		r->attempts = attempts;
+		r->due = 1;
+		r->state = ROW_PENDING;
+		db->nrows++;
+	}
+}
+
+static int
+fdb_connect(void *ctx)
+{
+	(void)ctx;
+	db->connects++;
+	if (db->refuse_connect)
+		return -1;
+	db->up = 1;
+	return 0;
+}
+
+static int
+fdb_connected(void *ctx)
+{
+	(void)ctx;
+	return db->up;
+}
+
+static int
+fdb_claim(void *ctx, int batch, int lease, struct snd_job **list)
+{
+	struct snd_job	*j;
+	int		 i, n = 0;
+
+	(void)ctx;
+	assert_true(db->up);
+	assert_int_equal(lease, 60);
+	db->claims++;
+	for (i = 0; i < db->nrows && n < batch; i++) {
+		struct row	*r = &db->rows[i];
+
+		if (r->state != ROW_PENDING || !r->due)
+			continue;
+		r->due = 0;	/* leased */
+		r->attempts++;
+		j = snd_job_new();
+		j->id = xstrdup(r->id);
+		j->attempt = r->attempts;
+		j->webhook_id = xstrdup("wh_test");
+		j->url = xstrdup(r->url);
+		j->payload = xstrdup("{\"eventId\":\"x\"}");
+		j->secret = xstrdup(SECRET);
+		j->next = *list;
+		*list = j;
+		n++;
+	}
+	if (n > db->max_claim)
+		db->max_claim = n;
+	return n;
+}
+
+static int
+fdb_finish(void *ctx, struct snd_job *const *jobs, size_t n)
+{
+	struct finished	*f;
+	struct row	*r;
+	size_t		 i;
+	int		 k;
+
+	(void)ctx;
+	assert_true(db->up);
+	if (db->lose_finishes > 0) {
+		db->lose_finishes--;
+		db->up = 0;
+		return SND_DB_LOST;
+	}
+	db->finish_calls++;
+	for (i = 0; i < n; i++) {
+		db->nfinished++;
+		if (db->redue) {
+			/* Endless work: the row is due again at once, as
+			 * new; nothing is logged. */
+			for (k = 0; k < db->nrows; k++)
+				if (strcmp(db->rows[k].id, jobs[i]->id) == 0) {
+					db->rows[k].due = 1;
+					db->rows[k].attempts = 0;
+				}
+			continue;
+		}
+		if (db->nlog == MAX_ROWS)
+			fail_msg("more than %d attempts finished", MAX_ROWS);
+		f = &db->log[db->nlog++];
+		snprintf(f->id, sizeof(f->id), "%s", jobs[i]->id);
+		f->attempt = jobs[i]->attempt;
+		f->outcome = jobs[i]->outcome;
+		f->retry = jobs[i]->retry_seconds;
+		f->status = jobs[i]->http_status;
+		f->has_error = jobs[i]->error != NULL;
+		snprintf(f->error, sizeof(f->error), "%s",
+		    jobs[i]->error != NULL ? jobs[i]->error : "");
+		snprintf(f->excerpt, sizeof(f->excerpt), "%s",
+		    jobs[i]->excerpt);
+		/* Fencing, as sender_finish does it. */
+		for (k = 0; k < db->nrows; k++) {
+			r = &db->rows[k];
+			if (strcmp(r->id, f->id) != 0 ||
+			    r->attempts != f->attempt)
+				continue;
+			if (f->outcome == SND_DELIVERED)
+				r->state = ROW_DELIVERED;
+			else if (f->outcome != SND_RETRY)
+				r->state = ROW_DEAD;
+		}
+	}
+	return 0;
+}
+
+static int
+fdb_next_due(void *ctx, double *secs)
+{
+	(void)ctx;
+	(void)secs;
+	return 1;
+}
+
+static int
+fdb_fd(void *ctx)
+{
+	(void)ctx;
+	return -1;
+}
+
+static int
+fdb_notified(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static void
+fdb_free(void *ctx)
+{
+	(void)ctx;
+}
+
+static const struct snd_db_ops fake_db_ops = {
+	.connect = fdb_connect,
+	.connected = fdb_connected,
+	.claim = fdb_claim,
+	.finish = fdb_finish,
+	.next_due = fdb_next_due,
+	.fd = fdb_fd,
+	.notified = fdb_notified,
+	.free = fdb_free,
+};
+
+/* --- the fake HTTP client: the URL's path says how the receiver answers. */
+
+struct fake_http {
+	struct snd_job	*pending, *done;
+	int		 started;
+	int		 inflight, max_inflight;
+	int		 waits;
+	int		 stop_on_wait;
+	char		 last_pin[256];
+	char		 last_sig[256];
+	long long	 last_ts;
+};
+
+static struct fake_http		*http;
+static volatile sig_atomic_t	 stop;
+
+static void
+fhttp_start(void *ctx, struct snd_job *j)
+{
+	(void)ctx;
+	http->started++;
+	if (++http->inflight > http->max_inflight)
+		http->max_inflight = http->inflight;
+	snprintf(http->last_pin, sizeof(http->last_pin), "%s",
+	    j->pin != NULL ? j->pin : "");
+	snprintf(http->last_sig, sizeof(http->last_sig), "%s", j->signature);
+	http->last_ts = j->timestamp;
+	j->next = http->pending;
+	http->pending = j;
+}
+
+static void
+respond(struct snd_job *j, long status, const char *retry_after,
+    const char *body)
+{
+	j->http_status = status;
+	if (retry_after != NULL)
+		j->retry_after = xstrdup(retry_after);
+	if (body != NULL) {
+		j->excerpt_len = strlen(body) > SND_EXCERPT_MAX ?
+		    SND_EXCERPT_MAX : strlen(body);
+		memcpy(j->excerpt, body, j->excerpt_len);
+		j->excerpt[j->excerpt_len] = '\0';
+	}
+}
+
+static int
+fhttp_wait(void *ctx, struct pollfd *fds, int nfds, int timeout_ms)
+{
+	struct snd_job	*j;
+	const char	*path;
+	int		 i;
+
+	(void)ctx;
+	for (i = 0; i < nfds; i++)
+		fds[i].revents = 0;
+	http->waits++;
+	if (http->pending == NULL && timeout_ms > 0) {
+		/* Nothing to answer: sleep as a real client would. */
+		struct timespec	 ts = { timeout_ms / 1000,
+		    (timeout_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	if (http->stop_on_wait)
+		stop = 1;
+	while ((j = http->pending) != NULL) {
+		http->pending = j->next;
+		path = strrchr(j->url, '/');
+		if (strcmp(path, "/ok") == 0)
+			respond(j, 200, NULL, "ok body");
+		else if (strcmp(path, "/500") == 0)
+			respond(j, 500, NULL, "Internal Server Error");
+		else if (strcmp(path, "/500ra") == 0)
+			respond(j, 500, "3600", NULL);
+		else if (strcmp(path, "/410") == 0)
+			respond(j, 410, NULL, NULL);
+		else if (strcmp(path, "/302") == 0)
+			respond(j, 302, NULL, NULL);
+		else if (strcmp(path, "/429") == 0)
+			respond(j, 429, "3600", NULL);
+		else if (strcmp(path, "/503") == 0)
+			respond(j, 503, "7", NULL);
+		else if (strcmp(path, "/503bad") == 0)
+			respond(j, 503, "tomorrow", NULL);
+		else if (strcmp(path, "/binary") == 0)
+			respond(j, 400, NULL, "bad\x01\xff\"{x}\\");
+		else if (strcmp(path, "/timeout") == 0)
+			j->error = xstrdup("timeout after 15 s");
+		else
+			fail_msg("unexpected URL %s", j->url);
+		j->next = http->done;
+		http->done = j;
+	}
+	return 0;
+}
+
+static struct snd_job *
+fhttp_done(void *ctx)
+{
+	struct snd_job	*j;
+
+	(void)ctx;
+	if ((j = http->done) != NULL) {
+		http->done = j->next;
+		http->inflight--;
+	}
+	return j;
+}
+
+static void
+fhttp_free(void *ctx)
+{
+	struct snd_job	*j;
+
+	(void)ctx;
+	while ((j = fhttp_done(NULL)) != NULL)
+		snd_job_free(j);
+}
+
+static const struct snd_http_ops fake_http_ops = {
+	.start = fhttp_start,
+	.wait = fhttp_wait,
+	.done = fhttp_done,
+	.free = fhttp_free,
+};
+
+/* --- the fake DNS ------------------------------------------------------ */
+
+static int
+fake_gai(const char *node, const char *service, const struct addrinfo *hints,
+    struct addrinfo **res)
+{
+	struct addrinfo		*ai;
+	struct sockaddr_in	*sin;
+
+	(void)service;
+	(void)hints;
+	ai = xcalloc(1, sizeof(*ai));
+	sin = xcalloc(1, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	inet_pton(AF_INET, strcmp(node, "internal.example") == 0 ?
+	    "10.0.0.1" : "93.184.216.34", &sin->sin_addr);
+	ai->ai_family = AF_INET;
+	ai->ai_socktype = SOCK_STREAM;
+	ai->ai_addr = (struct sockaddr *)sin;
+	ai->ai_addrlen = sizeof(*sin);
+	*res = ai;
+	return 0;
+}
+
+static void
+fake_freeai(struct addrinfo *ai)
+{
+	free(ai->ai_addr);
+	free(ai);
+}
+
+static double
+half(void)
+{
+	return 0.5;	/* jitter factor exactly 1 */
+}
+
+/* --- the harness -------------------------------------------------------- */
+
+static struct snd_loop	 loop;
+
+static int
+setup(void **state)
+{
+	char	 err[128];
+
+	(void)state;
+	db = xcalloc(1, sizeof(*db));
+	http = xcalloc(1, sizeof(*http));
+	stop = 0;
+	memset(&loop, 0, sizeof(loop));
+	loop.cfg.batch = 500;
+	loop.cfg.concurrency = 64;
+	loop.cfg.timeout = 15;
+	loop.cfg.lease = 60;
+	loop.cfg.max_seconds = 20;
+	assert_int_equal(retry_parse(RETRY_DEFAULT, &loop.cfg.sched, err,
+	    sizeof(err)), 0);
+	loop.db_ops = &fake_db_ops;
+	loop.http_ops = &fake_http_ops;
+	loop.resolver = resolve_new(0, 5.0);
+	resolve_set_gai(loop.resolver, fake_gai, fake_freeai);
+	loop.stop = &stop;
+	loop.wake_fd = -1;
+	loop.uniform = half;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	resolve_free(loop.resolver);
+	free(db);
+	free(http);
+	return 0;
+}
+
+/* The one finish element for the notification of row i. */
+static const struct finished *
+finished_row(int i)
+{
+	int	 k;
+
+	for (k = db->nlog - 1; k >= 0; k--)
+		if (strcmp(db->log[k].id, db->rows[i].id) == 0)
+			return &db->log[k];
+	fail_msg("row %d was never finished", i);
+	return NULL;
+}
+
+static void
+one_failure(const char *url, int attempts, enum snd_outcome outcome,
+    double retry, long status, const char *error)
+{
+	const struct finished	*f;
+
+	add_rows(1, url, attempts);
+	assert_int_equal(snd_run(&loop), 0);
+	assert_int_equal(db->nlog, 1);
+	f = finished_row(0);
+	assert_int_equal(f->attempt, attempts + 1);
+	if (f->outcome != outcome)
+		fail_msg("%s: outcome %s, not %s", url,
+		    snd_outcome_name(f->outcome), snd_outcome_name(outcome));
+	assert_true(f->retry == retry);
+	assert_int_equal(f->status, status);
+	assert_string_equal(f->error, error);
+}
+
+/* --- the tests --------------------------------------------------------- */
+
+static void
+success_is_delivered_in_one_finish_call(void **state)
+{
+	const struct finished	*f;
+	time_t			 now = time(NULL);
+	int			 i;
+
+	(void)state;
+	add_rows(3, "https://hooks.example/ok", 0);
+	assert_int_equal(snd_run(&loop), 0);
+	assert_int_equal(http->started, 3);
+	assert_int_equal(db->finish_calls, 1);
+	assert_int_equal(db->nlog, 3);
+	for (i = 0; i < 3; i++) {
+		f = finished_row(i);
+		assert_int_equal(f->outcome, SND_DELIVERED);
+		assert_int_equal(f->attempt, 1);
+		assert_int_equal(f->status, 200);
+		assert_false(f->has_error);
+		assert_string_equal(f->excerpt, "ok body");
+	}
+	assert_string_equal(http->last_pin, "hooks.example:443:93.184.216.34");
+	assert_memory_equal(http->last_sig, "v1,", 3);
+	assert_int_equal(strlen(http->last_sig), 3 + 44);
+	assert_true(http->last_ts >= now && http->last_ts <= now + 5);
+	assert_int_equal(loop.stats.delivered, 3);
+	assert_int_equal(loop.stats.failed, 0);
+}
+
+static void
+server_error_is_retried_on_schedule(void **state)
+{
+	(void)state;
+	one_failure("https://hooks.example/500", 0, SND_RETRY, 5, 500,
+	    "HTTP 500");
+	assert_int_equal(loop.stats.retried, 1);
+	assert_int_equal(loop.stats.failed, 1);
+}
+
+static void
+later_attempt_uses_its_schedule_entry(void **state)
+{
+	(void)state;
+	one_failure("https://hooks.example/500", 3, SND_RETRY, 7200, 500,
+	    "HTTP 500");
+}
+
+static void
+last_failed_attempt_is_a_dead_letter(void **state)
+{
+	(void)state;
+	one_failure("https://hooks.example/500", 7, SND_DEAD, 0, 500,
+	    "HTTP 500");
+	assert_int_equal(loop.stats.dead, 1);
+}
+
+static void
+gone_is_dead_and_disables(void **state)
+{
+	(void)state;
+	one_failure("https://hooks.example/410", 0, SND_GONE, 0, 410,
+	    "HTTP 410 Gone");
+}
+
+static void
+redirect_is_a_failed_attempt(void **state)
+{
+	(void)state;
+	one_failure("https://hooks.example/302", 0, SND_RETRY, 5, 302,
+	    "HTTP 302 (redirects are not followed)");
+}
+
+static void
+transport_error_is_kept(void **state)
+{
+	(void)state;
+	one_failure("https://hooks.example/timeout", 0, SND_RETRY, 5, 0,
+	    "timeout after 15 s");
+}
+
+static void
+retry_after_on_429_is_clamped_to_twice_the_schedule(void **state)
+{
+	(void)state;
+	one_failure("https://hooks.example/429", 0, SND_RETRY, 10, 429,
+	    "HTTP 429");
+}
+
+static void
+retry_after_on_503_within_range_is_honoured(void **state)
+{
+	(void)state;
+	one_failure("https://hooks.example/503", 0, SND_RETRY, 7, 503,
+	    "HTTP 503");
+}
+
+static void
+bad_retry_after_is_ignored(void **state)
+{
+	(void)state;
+	one_failure("https://hooks.example/503bad", 0, SND_RETRY, 5, 503,
+	    "HTTP 503");
+}
+
+static void
+retry_after_on_500_is_ignored(void **state)
+{
+	(void)state;
+	one_failure("https://hooks.example/500ra", 0, SND_RETRY, 5, 500,
+	    "HTTP 500");
+}
+
+static void
+blocked_destination_never_reaches_http(void **state)
+{
+	(void)state;
+	one_failure("https://internal.example/ok", 0, SND_RETRY, 5, 0,
+	    "blocked destination: 10.0.0.1 is private (10.0.0.0/8)");
+	assert_int_equal(http->started, 0);
+}
+
+static void
+excerpt_is_made_fit_for_a_text_column(void **state)
+{
+	const struct finished	*f;
+
+	(void)state;
+	add_rows(1, "https://hooks.example/binary", 0);
+	assert_int_equal(snd_run(&loop), 0);
+	f = finished_row(0);
+	assert_string_equal(f->excerpt, "bad ?\"{x}\\");
+}
+
+static void
+concurrency_is_never_exceeded(void **state)
+{
+	int	 i;
+
+	(void)state;
+	loop.cfg.concurrency = 8;
+	add_rows(200, "https://hooks.example/ok", 0);
+	assert_int_equal(snd_run(&loop), 0);
+	assert_int_equal(http->started, 200);
+	assert_true(http->max_inflight <= 8);
+	assert_true(db->max_claim <= 8);
+	assert_int_equal(db->nlog, 200);
+	for (i = 0; i < 200; i++)
+		assert_int_equal(db->rows[i].state, ROW_DELIVERED);
+	assert_int_equal(loop.stats.delivered, 200);
+}
+
+static void
+unreachable_database_fails_the_run(void **state)
+{
+	(void)state;
+	db->refuse_connect = 1;
+	add_rows(1, "https://hooks.example/ok", 0);
+	assert_int_equal(snd_run(&loop), 1);
+	assert_int_equal(db->claims, 0);
+	assert_int_equal(http->started, 0);
+}
+
+static void
+results_survive_a_lost_connection(void **state)
+{
+	(void)state;
+	db->lose_finishes = 1;
+	add_rows(5, "https://hooks.example/ok", 0);
+	/* Recorded after the reconnection, but the run reports trouble. */
+	assert_int_equal(snd_run(&loop), 1);
+	assert_int_equal(db->connects, 2);
+	assert_int_equal(db->claims, 1);
+	assert_int_equal(db->nlog, 5);
+	assert_int_equal(loop.stats.unrecorded, 0);
+}
+
+static void
+dry_run_records_deliveries_without_http(void **state)
+{
+	void	*null = snd_http_null_new();
+	int	 i;
+
+	(void)state;
+	loop.cfg.dry_run = 1;
+	loop.cfg.batch = 100;
+	loop.http_ops = &snd_http_null_ops;
+	loop.http = null;
+	add_rows(1000, "https://internal.example/never", 0);
+	assert_int_equal(snd_run(&loop), 0);
+	snd_http_null_ops.free(null);
+	assert_int_equal(db->nlog, 1000);
+	assert_true(db->max_claim <= 100);
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(db->rows[i].state, ROW_DELIVERED);
+	assert_int_equal(loop.stats.delivered, 1000);
+}
+
+static void
+stop_request_finishes_in_flight_work_only(void **state)
+{
+	(void)state;
+	loop.cfg.concurrency = 10;
+	http->stop_on_wait = 1;
+	add_rows(100, "https://hooks.example/ok", 0);
+	assert_int_equal(snd_run(&loop), 0);
+	assert_int_equal(db->claims, 1);
+	assert_int_equal(http->started, 10);
+	assert_int_equal(db->nlog, 10);
+	assert_int_equal(loop.stats.delivered, 10);
+}
+
+static double
+now_mono(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+once_mode_stops_claiming_after_max_seconds(void **state)
+{
+	double	 t0, took;
+
+	(void)state;
+	db->redue = 1;		/* endless work */
+	loop.cfg.max_seconds = 1;
+	add_rows(5, "https://hooks.example/500", 0);
+	t0 = now_mono();
+	assert_int_equal(snd_run(&loop), 0);
+	took = now_mono() - t0;
+	if (took < 1.0 || took > 1.5)
+		fail_msg("the run took %.2f s, not just over 1 s", took);
+	assert_true(db->claims > 1);
+	assert_int_equal(db->nfinished, http->started);
+}
+
+static void
+excerpt_cleaning_keeps_valid_utf8_only(void **state)
+{
+	static const struct {
+		const char	*in;
+		const char	*out;
+	} cases[] = {
+		{ "plain", "plain" },
+		{ "caf\xc3\xa9", "caf\xc3\xa9" },
+		{ "cut \xe2\x82", "cut " },		/* a cut-off euro */
+		{ "bad \xc0\xaf", "bad ??" },		/* overlong */
+		{ "sur \xed\xa0\x80", "sur ???" },	/* surrogate */
+		{ "ctl\r\n\t\x1b\x7f", "ctl \n\t  " },
+		{ "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },
+		{ "\xf4\x90\x80\x80", "????" },		/* past U+10FFFF */
+	};
+	char	 buf[64];
+	size_t	 i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		len = strlen(cases[i].in);
+		memcpy(buf, cases[i].in, len + 1);
+		snd_excerpt_clean(buf, &len);
+		assert_string_equal(buf, cases[i].out);
+		assert_int_equal(len, strlen(cases[i].out));
+	}
+}
+
+int
+main(void)
+{
+#define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(success_is_delivered_in_one_finish_call),
+		T(server_error_is_retried_on_schedule),
+		T(later_attempt_uses_its_schedule_entry),
+		T(last_failed_attempt_is_a_dead_letter),
+		T(gone_is_dead_and_disables),
+		T(redirect_is_a_failed_attempt),
+		T(transport_error_is_kept),
+		T(retry_after_on_429_is_clamped_to_twice_the_schedule),
+		T(retry_after_on_503_within_range_is_honoured),
+		T(bad_retry_after_is_ignored),
+		T(retry_after_on_500_is_ignored),
+		T(blocked_destination_never_reaches_http),
+		T(excerpt_is_made_fit_for_a_text_column),
+		T(concurrency_is_never_exceeded),
+		T(unreachable_database_fails_the_run),
+		T(results_survive_a_lost_connection),
+		T(dry_run_records_deliveries_without_http),
+		T(stop_request_finishes_in_flight_work_only),
+		T(once_mode_stops_claiming_after_max_seconds),
+		T(excerpt_cleaning_keeps_valid_utf8_only),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
