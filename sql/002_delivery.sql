@@ -64,6 +64,14 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 		WHERE octet_length(left(t, k)) <= n LIMIT 1) END
 $$;
 
+-- A text as a JSON value: a compact, escaped string, or null. The payload is
+-- assembled from these so that it is compact JSON in a fixed key order
+-- (json_build_object would put spaces around every colon).
+CREATE FUNCTION dlrhook.json_value(t text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT coalesce(to_json(t)::text, 'null')
+$$;
+
 -- Intake, called by the platform in its own transaction. Returns the event
 -- id, or NULL when the account has no ACTIVE webhook (nothing is queued:
 -- events while no webhook is configured are never delivered). The webhook
@@ -120,20 +128,21 @@ BEGIN
 
 	v_id := gen_random_uuid();
 	INSERT INTO notifications (id, account_id, webhook_id, payload)
-	VALUES (v_id, p_account, v_webhook, json_build_object(
-		'eventId', v_id,
-		'eventType', 'DELIVERY_STATUS',
-		'messageId', p_message_id,
-		'customerMessageId', p_customer_message_id,
-		'channel', p_channel,
-		'status', p_status,
-		'channelStatus', p_channel_status,
-		'timestamp', rfc3339(p_occurred_at),
-		'destination', p_destination,
-		'error', CASE WHEN p_error_code IS NOT NULL
-			    OR p_error_description IS NOT NULL
-			THEN json_build_object('code', p_error_code,
-			    'description', p_error_description) END)::text);
+	VALUES (v_id, p_account, v_webhook,
+	    '{"eventId":' || json_value(v_id::text) ||
+	    ',"eventType":"DELIVERY_STATUS"' ||
+	    ',"messageId":' || json_value(p_message_id) ||
+	    ',"customerMessageId":' || json_value(p_customer_message_id) ||
+	    ',"channel":' || json_value(p_channel) ||
+	    ',"status":' || json_value(p_status) ||
+	    ',"channelStatus":' || json_value(p_channel_status) ||
+	    ',"timestamp":' || json_value(rfc3339(p_occurred_at)) ||
+	    ',"destination":' || json_value(p_destination) ||
+	    ',"error":' || CASE WHEN p_error_code IS NULL
+		AND p_error_description IS NULL THEN 'null'
+		ELSE '{"code":' || json_value(p_error_code) ||
+		    ',"description":' || json_value(p_error_description) || '}'
+		END || '}');
 	PERFORM pg_notify('dlrhook_pending', '');
 	RETURN v_id;
 END

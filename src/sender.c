@@ -65,10 +65,12 @@ usage(FILE *f)
 "  --timeout S             seconds for a whole attempt (DLRHOOK_TIMEOUT,\n"
 "                          default 15)\n"
 "  --connect-timeout S     seconds to connect, TLS included\n"
-"                          (DLRHOOK_CONNECT_TIMEOUT, default 5)\n"
+"                          (DLRHOOK_CONNECT_TIMEOUT, default 5, or the\n"
+"                          timeout if that is shorter)\n"
 "  --lease S               seconds a claimed notification is held before\n"
 "                          another sender may retry it; at least\n"
-"                          --timeout + 5 (DLRHOOK_LEASE, default 60)\n"
+"                          --timeout + 5 (DLRHOOK_LEASE, default 60, or\n"
+"                          twice the timeout if that is longer)\n"
 "  --retry-schedule LIST   delays after each failed attempt, units s m h d\n"
 "                          (DLRHOOK_RETRY_SCHEDULE, default\n"
 "                          " RETRY_DEFAULT "); each is jittered by\n"
@@ -278,8 +280,11 @@ main(int argc, char *argv[])
 	l.cfg.batch = opt_int(&batch, 1, 10000, 500);
 	l.cfg.concurrency = opt_int(&conc, 1, 4096, 64);
 	l.cfg.timeout = opt_int(&tmo, 1, 600, 15);
-	hc.connect_timeout = opt_int(&ctmo, 1, 600, 5);
-	l.cfg.lease = opt_int(&lease, 1, 86400, 60);
+	/* Defaults that would contradict an explicit --timeout follow it. */
+	hc.connect_timeout = opt_int(&ctmo, 1, 600,
+	    l.cfg.timeout < 5 ? l.cfg.timeout : 5);
+	l.cfg.lease = opt_int(&lease, 1, 86400,
+	    l.cfg.timeout + LEASE_SLACK > 60 ? 2 * l.cfg.timeout : 60);
 	l.cfg.max_seconds = opt_int(&maxs, 1, 86400, 50);
 	if (hc.connect_timeout > l.cfg.timeout)
 		bad_usage("the connect timeout (%d s) cannot exceed the "
