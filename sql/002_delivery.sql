@@ -503,3 +503,5 @@ GRANT SELECT ON dlrhook.backlog, dlrhook.dead_letters, dlrhook.recent_attempts
 GRANT EXECUTE ON FUNCTION dlrhook.replay_failed(bigint, timestamptz),
     dlrhook.prune_attempts(integer)
     TO dlrhook_admin;
+-- So that the sender's cron job can prune the log with its own credentials.
+GRANT EXECUTE ON FUNCTION dlrhook.prune_attempts(integer) TO dlrhook_sender;

@@ -23,6 +23,7 @@
 #define SND_WAIT_CAP_SECS	5.0	/* longest single wait */
 #define SND_BACKOFF_MAX		30.0	/* between reconnection attempts */
 #define SND_GIVE_UP_SECS	10.0	/* stopping: to record what is left */
+#define SND_REPORT_SECS		60.0	/* --follow: summary line interval */
 #define SND_LEASE_MARGIN	2.0	/* a job starts this long before
 					   lease - timeout runs out */
 
@@ -282,6 +283,8 @@ struct snd_state {
 	int		 stopping;
 	double		 stop_at;
 	int		 failed;	/* the run failed: exit non-zero */
+	double		 reported;	/* --follow: time of the last summary */
+	unsigned long	 reported_n;	/* attempts counted by it */
 };
 
 /* Schedules the next connection attempt, backing off up to a limit. */
@@ -576,6 +579,15 @@ snd_begin_stopping(struct snd_state *st, double now, const char *why)
 		    st->inflight);
 }
 
+/* The summary line: totals since the sender started. */
+static void
+snd_report(const struct snd_loop *l, double began)
+{
+	log_info("delivered=%lu failed=%lu retried=%lu dead=%lu seconds=%.1f",
+	    l->stats.delivered, l->stats.failed, l->stats.retried,
+	    l->stats.dead, snd_mono() - began);
+}
+
 int
 snd_run(struct snd_loop *l)
 {
@@ -589,6 +601,7 @@ snd_run(struct snd_loop *l)
 	st.l = l;
 	st.backoff = 1;
 	st.began = snd_mono();
+	st.reported = st.began;
 	if (l->uniform == NULL)
 		l->uniform = retry_uniform;
 	if (l->db_ops->connect(l->db) == 0)
@@ -688,6 +701,13 @@ snd_run(struct snd_loop *l)
 		}
 		if (l->cfg.follow && st.drained && snd_mono() >= st.wake_at)
 			st.drained = 0;
+		/* A daemon's summary comes once a minute, when there was work. */
+		if (l->cfg.follow && now - st.reported >= SND_REPORT_SECS &&
+		    l->stats.delivered + l->stats.failed != st.reported_n) {
+			snd_report(l, st.began);
+			st.reported = now;
+			st.reported_n = l->stats.delivered + l->stats.failed;
+		}
 	}
 
 	if (st.ndone > 0 && st.db_up)
@@ -704,8 +724,6 @@ snd_run(struct snd_loop *l)
 	free(st.done);
 	if (st.inflight > 0)
 		log_warnx("%zu attempts abandoned in flight", st.inflight);
-	log_info("delivered=%lu failed=%lu retried=%lu dead=%lu seconds=%.1f",
-	    l->stats.delivered, l->stats.failed, l->stats.retried,
-	    l->stats.dead, snd_mono() - st.began);
+	snd_report(l, st.began);
 	return st.failed ? 1 : 0;
 }
