@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "pgconn.h"
 #include "snd.h"
 #include "util.h"
 
@@ -74,53 +75,6 @@ struct snd_pg {
 	PGconn	*conn;
 };
 
-/* libpq's messages span lines; the log takes one line per message. */
-static const char *
-snd_pg_oneline(const char *msg, char *out, size_t outlen)
-{
-	size_t	 i = 0;
-
-	for (; *msg != '\0' && i + 1 < outlen; msg++) {
-		if (*msg == '\n' || *msg == '\t' || *msg == '\r') {
-			if (i > 0 && out[i - 1] != ' ')
-				out[i++] = ' ';
-		} else
-			out[i++] = *msg;
-	}
-	while (i > 0 && out[i - 1] == ' ')
-		i--;
-	out[i] = '\0';
-	return out;
-}
-
-/* Logs a failed result by SQLSTATE and primary message: never DETAIL,
- * which may quote a row (and its signing secret). */
-static void
-snd_pg_log(const char *what, const PGresult *res, PGconn *conn)
-{
-	const char	*state, *msg;
-	char		 line[512];
-
-	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) :
-	    NULL;
-	if (msg == NULL)
-		msg = PQerrorMessage(conn);
-	log_warnx("database: %s: %s%s%s", what, state != NULL ? state : "",
-	    state != NULL ? " " : "", snd_pg_oneline(msg, line, sizeof(line)));
-}
-
-/* Server notices (a FATAL before the server closes the link) go to the
- * log as one line, instead of libpq's default of raw stderr. */
-static void
-snd_pg_notice(void *arg, const char *msg)
-{
-	char	 line[512];
-
-	(void)arg;
-	log_warnx("database: %s", snd_pg_oneline(msg, line, sizeof(line)));
-}
-
 static void
 snd_pg_disconnect(struct snd_pg *p)
 {
@@ -136,7 +90,7 @@ snd_pg_command(struct snd_pg *p, const char *sql)
 	int		 rc = 0;
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		snd_pg_log(sql, res, p->conn);
+		pgconn_log(sql, res, p->conn);
 		rc = -1;
 	}
 	PQclear(res);
@@ -147,23 +101,12 @@ static int
 snd_pg_connect(void *ctx)
 {
 	struct snd_pg	*p = ctx;
-	const char *const keys[] = { "dbname", "fallback_application_name",
-	    "connect_timeout", "client_encoding", NULL };
-	const char *const vals[] = { p->conninfo, "dlrhook-send", "5", "UTF8",
-	    NULL };
 	PGresult	*res;
-	char		 line[512];
 	int		 i;
 
 	snd_pg_disconnect(p);
-	p->conn = PQconnectdbParams(keys, vals, 1);
-	if (PQstatus(p->conn) != CONNECTION_OK) {
-		log_warnx("cannot connect to PostgreSQL: %s", snd_pg_oneline(
-		    PQerrorMessage(p->conn), line, sizeof(line)));
-		snd_pg_disconnect(p);
+	if ((p->conn = pgconn_open(p->conninfo, "dlrhook-send", "5")) == NULL)
 		return -1;
-	}
-	PQsetNoticeProcessor(p->conn, snd_pg_notice, NULL);
 	/* A statement stuck on a lock must not stall the sender forever. */
 	if (snd_pg_command(p, "SET statement_timeout = '30s'") == -1)
 		goto fail;
@@ -171,7 +114,7 @@ snd_pg_connect(void *ctx)
 		res = PQprepare(p->conn, snd_pg_stmts[i].name,
 		    snd_pg_stmts[i].sql, 0, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			snd_pg_log(snd_pg_stmts[i].name, res, p->conn);
+			pgconn_log(snd_pg_stmts[i].name, res, p->conn);
 			PQclear(res);
 			goto fail;
 		}
@@ -217,7 +160,7 @@ snd_pg_claim(void *ctx, int batch, int lease, struct snd_job **list)
 	res = PQexecPrepared(p->conn, "claim", 2, values, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK ||
 	    PQnfields(res) != COL__MAX) {
-		snd_pg_log("sender_claim", res, p->conn);
+		pgconn_log("sender_claim", res, p->conn);
 		PQclear(res);
 		/* Start afresh: a broken or confused session is replaced. */
 		snd_pg_disconnect(p);
@@ -351,7 +294,7 @@ snd_pg_finish(void *ctx, struct snd_job *const *jobs, size_t n)
 			rc = 0;
 			break;
 		}
-		snd_pg_log("sender_finish", res, p->conn);
+		pgconn_log("sender_finish", res, p->conn);
 		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		if (PQstatus(p->conn) != CONNECTION_OK) {
 			PQclear(res);
@@ -388,7 +331,7 @@ snd_pg_next_due(void *ctx, double *secs)
 		return -1;
 	res = PQexecPrepared(p->conn, "next_due", 0, NULL, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		snd_pg_log("sender_next_due", res, p->conn);
+		pgconn_log("sender_next_due", res, p->conn);
 		rc = -1;
 	} else if (PQgetisnull(res, 0, 0))
 		rc = 1;
@@ -419,7 +362,7 @@ snd_pg_notified(void *ctx)
 	if (p->conn == NULL)
 		return -1;
 	if (PQconsumeInput(p->conn) == 0) {
-		log_warnx("database: %s", snd_pg_oneline(
+		log_warnx("database: %s", pgconn_oneline(
 		    PQerrorMessage(p->conn), line, sizeof(line)));
 		snd_pg_disconnect(p);
 		return -1;

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "pgconn.h"
 #include "store.h"
 #include "util.h"
 
@@ -64,21 +65,6 @@ struct pg {
 	PGconn	*conn;
 };
 
-/* Logs a failed result by its primary message only: the DETAIL of a
- * constraint error would quote the row, signing secret included. */
-static void
-pg_log_result(const char *what, const PGresult *res, PGconn *conn)
-{
-	const char	*state, *msg;
-
-	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	if (msg == NULL)
-		msg = PQerrorMessage(conn);
-	log_warnx("%s: %s: %s%s%s", __func__, what, state != NULL ? state : "",
-	    state != NULL ? " " : "", msg);
-}
-
 static void
 pg_disconnect(struct pg *p)
 {
@@ -90,24 +76,25 @@ pg_disconnect(struct pg *p)
 static int
 pg_connect(struct pg *p)
 {
-	const char *const keys[] = { "connect_timeout", "fallback_application_name",
-	    "dbname", NULL };
-	const char *const vals[] = { "2", "dlrhook-api", p->conninfo, NULL };
 	PGresult	*res;
 	int		 i;
 
-	p->conn = PQconnectdbParams(keys, vals, 1);
-	if (PQstatus(p->conn) != CONNECTION_OK) {
-		log_warnx("%s: cannot connect to PostgreSQL: %s", __func__,
-		    PQerrorMessage(p->conn));
+	if ((p->conn = pgconn_open(p->conninfo, "dlrhook-api", "2")) == NULL)
+		return -1;
+	/* A request stuck behind a lock gets a 500, not a hung client. */
+	res = PQexec(p->conn, "SET statement_timeout = '5s'");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pgconn_log("statement_timeout", res, p->conn);
+		PQclear(res);
 		pg_disconnect(p);
 		return -1;
 	}
+	PQclear(res);
 	for (i = 0; i < PG__MAX; i++) {
 		res = PQprepare(p->conn, stmts[i].name, stmts[i].sql,
 		    stmts[i].nparams, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			pg_log_result(stmts[i].name, res, p->conn);
+			pgconn_log(stmts[i].name, res, p->conn);
 			PQclear(res);
 			pg_disconnect(p);
 			return -1;
@@ -141,7 +128,7 @@ pg_run(struct pg *p, enum pg_stmt st, const uint8_t *hash, const char *a,
 		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 		    PQnfields(res) == COL__MAX)
 			return res;
-		pg_log_result(stmts[st].name, res, p->conn);
+		pgconn_log(stmts[st].name, res, p->conn);
 		PQclear(res);
 		if (PQstatus(p->conn) == CONNECTION_OK)
 			return NULL;
