@@ -20,7 +20,7 @@ DLR_PACKAGES="build-essential autoconf automake pkg-config
 	libcmocka-dev
 	postgresql postgresql-15 postgresql-client-15
 	apache2 libapache2-mod-fcgid lighttpd lighttpd-modules-lua media-types
-	curl python3 procps wrk util-linux"
+	curl python3 procps wrk util-linux openssl ca-certificates"
 
 say() { printf '%s: %s\n' "$DLR_PROG" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -437,26 +437,102 @@ lighttpd_stop() {
 }
 
 # ---------------------------------------------------------------------------
+# the development CA: DIR/ca holds a private CA (ca.pem, ca.key) and a server
+# certificate it signed for 127.0.0.1 and localhost (server.pem, server.key),
+# for HTTPS receivers on this machine. Development only: the CA's key sits
+# unprotected on disk.
+
+# dev_ca_paths DIR: sets DEV_CA_CERT, DEV_SERVER_CERT and DEV_SERVER_KEY.
+dev_ca_paths() {
+	DEV_CA_CERT=$1/ca/ca.pem
+	DEV_SERVER_CERT=$1/ca/server.pem
+	DEV_SERVER_KEY=$1/ca/server.key
+}
+
+# dev_ca_ensure DIR: creates the CA once (again only when it expires within
+# 30 days) and the server certificate when it is missing, expires within a
+# day, or was not signed by this CA. Sets the variables of dev_ca_paths.
+dev_ca_ensure() {
+	local d="$1/ca"
+	dev_ca_paths "$1"
+	mkdir -p "$d"
+	chmod 755 "$d"
+	if ! { [ -s "$d/ca.key" ] &&
+	    openssl x509 -in "$d/ca.pem" -noout -checkend $((30 * 86400)) >/dev/null 2>&1; }; then
+		say "creating the development CA in $d"
+		rm -f "$d"/ca.* "$d"/server.*
+		_dev_ca_openssl "$d" req -x509 -config "$d/openssl.cnf" -extensions ca_ext \
+		    -newkey rsa:2048 -nodes -days 3650 -keyout ca.key -out ca.pem \
+		    -subj "/O=dlrhook development/CN=dlrhook development CA"
+	fi
+	if ! { [ -s "$d/server.key" ] &&
+	    openssl x509 -in "$d/server.pem" -noout -checkend 86400 >/dev/null 2>&1 &&
+	    openssl verify -CAfile "$d/ca.pem" "$d/server.pem" >/dev/null 2>&1; }; then
+		say "creating a server certificate for 127.0.0.1 and localhost"
+		rm -f "$d"/server.*
+		_dev_ca_openssl "$d" req -new -config "$d/openssl.cnf" -newkey rsa:2048 -nodes \
+		    -keyout server.key -out server.csr \
+		    -subj "/O=dlrhook development/CN=127.0.0.1"
+		_dev_ca_openssl "$d" x509 -req -in server.csr -CA ca.pem -CAkey ca.key \
+		    -set_serial "0x$(openssl rand -hex 12)" -days 825 \
+		    -extfile openssl.cnf -extensions server_ext -out server.pem
+		rm -f "$d/server.csr"
+	fi
+	chmod 644 "$d/ca.pem" "$d/server.pem"
+	chmod 600 "$d/ca.key" "$d/server.key"
+}
+
+# _dev_ca_openssl DIR ARGS...: openssl in DIR with the config both steps use;
+# new keys are created private (umask 077); output only on failure.
+_dev_ca_openssl() {
+	local d=$1 out; shift
+	cat > "$d/openssl.cnf" <<-'EOF'
+	# written by dev/lib.sh: the development CA and its server certificate
+	[req]
+	distinguished_name = dn
+	[dn]
+	[ca_ext]
+	basicConstraints = critical, CA:TRUE, pathlen:0
+	keyUsage = critical, keyCertSign, cRLSign
+	subjectKeyIdentifier = hash
+	[server_ext]
+	basicConstraints = critical, CA:FALSE
+	keyUsage = critical, digitalSignature, keyEncipherment
+	extendedKeyUsage = serverAuth
+	subjectAltName = IP:127.0.0.1, DNS:localhost
+	subjectKeyIdentifier = hash
+	authorityKeyIdentifier = keyid
+	EOF
+	out=$(cd "$d" && umask 077 && openssl "$@" 2>&1) ||
+	    { printf '%s\n' "$out" >&2; die "openssl $1 failed"; }
+}
+
+# ---------------------------------------------------------------------------
 # the sender (started by dev/up once src/dlrhook-send exists)
 
-# sender_start DIR PGPORT [ALLOW_PRIVATE(0|1)]: dlrhook-send --follow in the
-# background, as the dlrhook_sender role, logging to DIR/sender/sender.log.
+# sender_start DIR PGPORT [ALLOW_PRIVATE(0|1)] [CA_FILE]: dlrhook-send
+# --follow in the background, as the dlrhook_sender role, logging to
+# DIR/sender/sender.log; CA_FILE (DLRHOOK_CA_FILE) is trusted besides the
+# system's CA bundle.
 sender_start() {
-	local dir=$1 pgport=$2 private=${3:-0} d="$1/sender" pid
+	local dir=$1 pgport=$2 private=${3:-0} ca=${4:-} d="$1/sender" pid
 	mkdir -p "$d"
 	say "starting the sender (dlrhook-send --follow)"
 	(
 		export DLRHOOK_DATABASE
 		DLRHOOK_DATABASE=$(pg_conninfo "$pgport" dlrhook_sender)
 		if [ "$private" = 1 ]; then export DLRHOOK_ALLOW_PRIVATE=1; else unset DLRHOOK_ALLOW_PRIVATE; fi
+		if [ -n "$ca" ]; then export DLRHOOK_CA_FILE=$ca; else unset DLRHOOK_CA_FILE; fi
+		# Its own session: a ^C in the terminal that ran dev/up leaves it be.
 		exec setsid "$DLR_ROOT/src/dlrhook-send" --follow </dev/null >>"$d/sender.log" 2>&1
 	) &
 	pid=$!
 	echo "$pid" > "$d/sender.pid"
 	sleep 1
-	if ! pid_alive "$pid"; then
+	if ! pid_of "$d/sender.pid" dlrhook-send >/dev/null; then
 		tail -n 20 "$d/sender.log" >&2
 		say "warning: the sender exited at start (log: $d/sender.log)"
+		return 1
 	fi
 }
 
