@@ -196,6 +196,8 @@ body_parse_callback(const char *body, size_t len, bool allow_private,
 	    detail) != 0)
 		goto out;
 	*url = xstrndup(s, (size_t)slen);
+	/* The scheme in lower case, as stored URLs have it ("HTTPS://"). */
+	memcpy(*url, "https", 5);
 	ret = 0;
 out:
 	json_object_put(obj);

@@ -22,19 +22,27 @@ param_dup(FCGX_ParamArray envp, const char *name)
 	return v != NULL ? xstrdup(v) : NULL;
 }
 
-/* The path the client asked for, without the query, for Location. */
+/*
+ * The path the client asked for, without the query, for Location. With
+ * one leading slash only: "//host/../webhooks/..." reaches the resource,
+ * but as a Location it names another host (so does "/\host" to browsers).
+ */
 static char *
 uri_path(FCGX_ParamArray envp)
 {
 	const char	*uri = FCGX_GetParam("REQUEST_URI", envp);
+	char		*path;
 	size_t		 n;
 
 	if (uri == NULL || *uri != '/')
 		return NULL;
+	uri += strspn(uri, "/\\") - 1;
 	n = strcspn(uri, "?#");
 	if (strcspn(uri, "\r\n") < n)
 		return NULL;
-	return xstrndup(uri, n);
+	path = xstrndup(uri, n);
+	path[0] = '/';
+	return path;
 }
 
 /*

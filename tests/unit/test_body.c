@@ -38,6 +38,8 @@ struct body_case {
 
 static const struct body_case body_cases[] = {
 	GOOD("accepts_minimal_body", EXAMPLE_BODY, EXAMPLE_URL),
+	GOOD("stores_scheme_in_lower_case",
+	    "{\"callbackUrl\":\"HTTPS://example.com/dlr\"}", EXAMPLE_URL),
 	GOOD("accepts_whitespace_around_and_inside",
 	    "\r\n\t { \"callbackUrl\" :\n \"" EXAMPLE_URL "\" } \n",
 	    EXAMPLE_URL),

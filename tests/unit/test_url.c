@@ -33,6 +33,16 @@ struct url_case {
 
 static const struct url_case url_cases[] = {
 	OK("accepts_plain_https", "https://example.com/dlr"),
+	BAD("refuses_one_slash_after_scheme", "https:/example.com/dlr",
+	    "two slashes"),
+	BAD("refuses_overlong_utf8", "https://example.com/\xc0\xaf",
+	    "not valid UTF-8"),
+	BAD("refuses_utf8_surrogate", "https://example.com/\xed\xa0\x80",
+	    "not valid UTF-8"),
+	BAD("refuses_utf8_past_u10ffff", "https://example.com/\xf4\x90\x80\x80",
+	    "not valid UTF-8"),
+	BAD("refuses_truncated_utf8", "https://example.com/\xe2\x82",
+	    "not valid UTF-8"),
 	OK("accepts_uppercase_scheme_and_host", "HTTPS://Example.COM/dlr"),
 	OK("accepts_query_string", "https://example.com/cb?token=abc&x=1"),
 	OK("accepts_percent_encoding_in_path",
