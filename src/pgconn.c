@@ -55,11 +55,15 @@ pgconn_open(const char *conninfo, const char *appname,
     const char *connect_timeout)
 {
 	/* With expand_dbname, what the conninfo sets overrides what
-	 * comes before it: our defaults, then the operator's words. */
+	 * comes before it: our defaults, then the operator's words. TCP
+	 * keepalives find a silently dead server (a cut link) in about a
+	 * minute, instead of never for a daemon waiting on LISTEN. */
 	const char *const keys[] = { "connect_timeout",
-	    "fallback_application_name", "client_encoding", "dbname", NULL };
-	const char *const vals[] = { connect_timeout, appname, "UTF8",
-	    conninfo != NULL ? conninfo : "", NULL };
+	    "fallback_application_name", "client_encoding", "keepalives",
+	    "keepalives_idle", "keepalives_interval", "keepalives_count",
+	    "dbname", NULL };
+	const char *const vals[] = { connect_timeout, appname, "UTF8", "1",
+	    "30", "10", "3", conninfo != NULL ? conninfo : "", NULL };
 	PGconn		*conn;
 	char		 line[512];
 

@@ -1,6 +1,7 @@
 /* store_pg.c: the API's store on PostgreSQL through libpq. */
 #include "config.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,18 +35,20 @@ static const struct {
 	const char	*name;
 	const char	*sql;
 	int		 nparams;
+	int		 readonly;	/* safe to run twice */
 } stmts[PG__MAX] = {
-	[PG_CHECK] = { "check", "SELECT * FROM dlrhook.api_check($1)", 1 },
-	[PG_GET] = { "get", "SELECT * FROM dlrhook.api_webhook_get($1)", 1 },
+	[PG_CHECK] = { "check", "SELECT * FROM dlrhook.api_check($1)", 1, 1 },
+	[PG_GET] = { "get", "SELECT * FROM dlrhook.api_webhook_get($1)", 1, 1 },
 	[PG_CREATE] = { "create",
-	    "SELECT * FROM dlrhook.api_webhook_create($1, $2, $3)", 3 },
+	    "SELECT * FROM dlrhook.api_webhook_create($1, $2, $3)", 3, 0 },
 	[PG_REPLACE] = { "replace",
-	    "SELECT * FROM dlrhook.api_webhook_replace($1, $2)", 2 },
+	    "SELECT * FROM dlrhook.api_webhook_replace($1, $2)", 2, 0 },
 	[PG_DELETE] = { "delete",
-	    "SELECT * FROM dlrhook.api_webhook_delete($1)", 1 },
-	[PG_SECRET] = { "secret", "SELECT * FROM dlrhook.api_secret_get($1)", 1 },
+	    "SELECT * FROM dlrhook.api_webhook_delete($1)", 1, 0 },
+	[PG_SECRET] = { "secret",
+	    "SELECT * FROM dlrhook.api_secret_get($1)", 1, 1 },
 	[PG_ROTATE] = { "rotate",
-	    "SELECT * FROM dlrhook.api_secret_rotate($1, $2)", 2 },
+	    "SELECT * FROM dlrhook.api_secret_rotate($1, $2)", 2, 0 },
 };
 
 /* Columns of dlrhook.api_result, in order. */
@@ -105,10 +108,30 @@ pg_connect(struct pg *p)
 }
 
 /*
- * Runs a prepared statement whose first parameter is the key hash. A
- * connection found broken (PostgreSQL restarted since the last request) is
- * replaced and the statement tried once more, so a restart costs only the
- * requests made while the server is really down.
+ * An idle API connection has nothing to read: if its socket is readable,
+ * the server has closed it (PostgreSQL restarted) or is about to. Noticed
+ * before sending, the statement runs once on a fresh connection instead of
+ * failing, so a restart costs only the requests made while it is down.
+ */
+static void
+pg_drop_if_closed(struct pg *p)
+{
+	struct pollfd	 pfd;
+
+	if (p->conn == NULL)
+		return;
+	pfd.fd = PQsocket(p->conn);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (pfd.fd == -1 || poll(&pfd, 1, 0) != 0)
+		pg_disconnect(p);
+}
+
+/*
+ * Runs a prepared statement whose first parameter is the key hash. A read
+ * that fails on a broken connection is tried once more on a new one; a
+ * write is not, since it may have been applied before the link broke (a
+ * second rotation would lose the previous secret): it gets a 500.
  */
 static PGresult *
 pg_run(struct pg *p, enum pg_stmt st, const uint8_t *hash, const char *a,
@@ -120,7 +143,8 @@ pg_run(struct pg *p, enum pg_stmt st, const uint8_t *hash, const char *a,
 	PGresult	*res;
 	int		 attempt;
 
-	for (attempt = 0; attempt < 2; attempt++) {
+	pg_drop_if_closed(p);
+	for (attempt = 0; attempt < (stmts[st].readonly ? 2 : 1); attempt++) {
 		if (p->conn == NULL && pg_connect(p) == -1)
 			return NULL;
 		res = PQexecPrepared(p->conn, stmts[st].name, stmts[st].nparams,
