@@ -20,7 +20,8 @@ DLR_PACKAGES="build-essential autoconf automake pkg-config
 	libcmocka-dev
 	postgresql postgresql-15 postgresql-client-15
 	apache2 libapache2-mod-fcgid lighttpd lighttpd-modules-lua media-types
-	curl python3 procps wrk util-linux openssl ca-certificates"
+	curl python3 procps wrk util-linux
+	clang libclang-rt-14-dev llvm-14 valgrind openssl ca-certificates"
 
 say() { printf '%s: %s\n' "$DLR_PROG" "$*" >&2; }
 die() { say "error: $*"; exit 1; }

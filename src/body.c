@@ -34,6 +34,50 @@ body_all_ws(const char *p, size_t n)
 	return true;
 }
 
+/*
+ * The offset of the first byte that is not well-formed UTF-8, or n. RFC
+ * 3629: no overlong forms, no surrogates, nothing above U+10FFFF. json-c's
+ * own check lets those through, and PostgreSQL refuses to store them.
+ */
+static size_t
+body_utf8_check(const unsigned char *s, size_t n)
+{
+	size_t		 i = 0, k, len;
+	unsigned char	 lo, hi;
+
+	while (i < n) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+		if (s[i] >= 0xc2 && s[i] <= 0xdf)
+			len = 2;
+		else if (s[i] >= 0xe0 && s[i] <= 0xef) {
+			len = 3;
+			if (s[i] == 0xe0)
+				lo = 0xa0;
+			else if (s[i] == 0xed)
+				hi = 0x9f;
+		} else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
+			len = 4;
+			if (s[i] == 0xf0)
+				lo = 0x90;
+			else if (s[i] == 0xf4)
+				hi = 0x8f;
+		} else
+			return i;
+		if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
+			return i;
+		for (k = 2; k < len; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return i;
+		i += len;
+	}
+	return n;
+}
+
 /* "a number", "null": how a detail names the JSON type that was sent. */
 static const char *
 body_type_name(struct json_object *o)
@@ -128,6 +172,11 @@ body_parse_callback(const char *body, size_t len, bool allow_private,
 	if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
 		*detail = xstrdup("request body starts with a byte order mark; "
 		    "send UTF-8 JSON without one");
+		goto out;
+	}
+	if ((end = body_utf8_check((const unsigned char *)body, len)) < len) {
+		*detail = xasprintf("request body is not valid UTF-8 (at byte "
+		    "%zu); encode it as UTF-8", end);
 		goto out;
 	}
 	if (len > INT_MAX) {

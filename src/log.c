@@ -23,7 +23,7 @@ log_init(const char *progname)
 }
 
 /* Writes the whole line with one call so that processes do not interleave. */
-static void
+static void __attribute__((format(printf, 2, 0)))
 log_emit(const char *level, const char *fmt, va_list ap, const char *suffix)
 {
 	char	 msg[1024];

@@ -1,6 +1,7 @@
 /* req.c: an HTTP request, copied out of the FastCGI layer and owned by us. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -39,6 +40,89 @@ req_free(struct request *r)
 	free(r->content_type);
 	free(r->body);
 	free(r);
+}
+
+/* A copy of a parameter; the source's pointer may die with the request. */
+static char *
+req_param_dup(const struct req_source *src, const char *name)
+{
+	const char	*v = src->param(src->arg, name);
+
+	return v != NULL ? xstrdup(v) : NULL;
+}
+
+/*
+ * The path the client asked for, without the query, for Location. With
+ * one leading slash only: "//host/../webhooks/..." reaches the resource,
+ * but as a Location it names another host (so does "/\host" to browsers).
+ */
+static char *
+req_uri_path(const struct req_source *src)
+{
+	const char	*uri = src->param(src->arg, "REQUEST_URI");
+	char		*path;
+	size_t		 n;
+
+	if (uri == NULL || *uri != '/')
+		return NULL;
+	uri += strspn(uri, "/\\") - 1;
+	n = strcspn(uri, "?#");
+	if (strcspn(uri, "\r\n") < n)
+		return NULL;
+	path = xstrndup(uri, n);
+	path[0] = '/';
+	return path;
+}
+
+/*
+ * Reads the body: up to REQ_BODY_MAX bytes are kept; anything beyond is
+ * read and dropped so that the web server is never left blocked writing a
+ * body nobody reads, and the request is flagged as too large.
+ */
+static void
+req_body_read(const struct req_source *src, struct request *req)
+{
+	char	 sink[8192];
+	size_t	 cap = REQ_BODY_MAX + 1;
+	int	 n;
+
+	if (req->content_length > REQ_BODY_MAX)
+		req->body_too_large = true;
+	else {
+		req->body = xmalloc(cap);
+		while (req->body_len < REQ_BODY_MAX &&
+		    (n = src->read(src->arg, req->body + req->body_len,
+		    (int)(REQ_BODY_MAX - req->body_len))) > 0)
+			req->body_len += (size_t)n;
+		req->body[req->body_len] = '\0';
+	}
+	while ((n = src->read(src->arg, sink, sizeof(sink))) > 0)
+		req->body_too_large = true;
+}
+
+struct request *
+req_from_source(const struct req_source *src)
+{
+	struct request	*req;
+	const char	*cl;
+	char		*end;
+
+	req = req_new();
+	req->method_name = req_param_dup(src, "REQUEST_METHOD");
+	req->method = req_method_parse(req->method_name);
+	req->path = req_param_dup(src, "PATH_INFO");
+	req->uri_path = req_uri_path(src);
+	req->api_key = req_param_dup(src, "HTTP_X_API_KEY");
+	req->content_type = req_param_dup(src, "CONTENT_TYPE");
+	if ((cl = src->param(src->arg, "CONTENT_LENGTH")) != NULL &&
+	    *cl != '\0') {
+		errno = 0;
+		req->content_length = strtoll(cl, &end, 10);
+		if (errno != 0 || *end != '\0' || req->content_length < 0)
+			req->content_length = -1;
+	}
+	req_body_read(src, req);
+	return req;
 }
 
 /* Methods are case-sensitive (RFC 9110, section 9.1). */

@@ -30,8 +30,27 @@ struct request {
 	bool		 body_too_large; /* more than REQ_BODY_MAX was sent */
 };
 
+/*
+ * Where a request comes from, so that the FastCGI adapter and the fuzzer
+ * build it with the same code. param returns the value of a CGI parameter
+ * (REQUEST_METHOD, PATH_INFO, ...) or NULL when it is absent; the value
+ * need only live until the next call. read reads up to n bytes of the body
+ * into buf and returns how many, 0 at its end or on an error.
+ */
+struct req_source {
+	const char	*(*param)(void *arg, const char *name);
+	int		 (*read)(void *arg, char *buf, int n);
+	void		*arg;
+};
+
 struct request	*req_new(void);
 void		 req_free(struct request *);
+/*
+ * Copies a request out of its source into an owned struct request. The
+ * whole body is read: at most REQ_BODY_MAX bytes are kept, and a longer
+ * body (or a Content-Length above it) sets body_too_large.
+ */
+struct request	*req_from_source(const struct req_source *);
 enum req_method	 req_method_parse(const char *);
 /* True for application/json with any parameters (charset=utf-8 and so on). */
 bool		 req_is_json(const char *content_type);

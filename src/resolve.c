@@ -258,8 +258,10 @@ resolve_part(CURLU *u, CURLUPart part, unsigned int flags, CURLUcode *rc)
 {
 	char	*s = NULL, *copy;
 
-	if ((*rc = curl_url_get(u, part, &s, flags)) != CURLUE_OK)
+	if ((*rc = curl_url_get(u, part, &s, flags)) != CURLUE_OK) {
+		curl_free(s);	/* libcurl 7.88 leaves it set when IDN fails */
 		return NULL;
+	}
 	copy = xstrdup(s);
 	curl_free(s);
 	return copy;

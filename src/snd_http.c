@@ -143,8 +143,9 @@ static const char *
 snd_http_tls_detail(const char *errbuf)
 {
 	static const char *const prefixes[] = {
-		"SSL certificate problem: ", "SSL peer certificate or SSH "
-		"remote key was not OK", "SSL: ", "OpenSSL SSL_connect: ",
+		"SSL certificate problem: ",
+		"SSL peer certificate or SSH remote key was not OK",
+		"SSL: ", "OpenSSL SSL_connect: ",
 	};
 	size_t	 i, len;
 

@@ -1,6 +1,8 @@
 /* url.c: checks customer callback URLs with libcurl's URL API. */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -69,7 +71,23 @@ url_is_localhost(const char *name, size_t n)
 
 	if (n == slen - 1 && strncasecmp(name, suffix + 1, n) == 0)
 		return true;
-	return n > slen && strncasecmp(name + n - slen, suffix, slen) == 0;
+	return n >= slen && strncasecmp(name + n - slen, suffix, slen) == 0;
+}
+
+/*
+ * The verdict on a host that getaddrinfo reads as an IPv4 number ("1",
+ * "127.1", "0x7f.1"); NULL for any other. libcurl normalises such hosts
+ * in a URL, but not in the name libidn2 makes of one.
+ */
+static const char *
+url_number_blocked(const char *name)
+{
+	struct in_addr	 a;
+
+	if (name[strspn(name, "0123456789abcdefABCDEFxX.")] != '\0' ||
+	    inet_aton(name, &a) == 0)
+		return NULL;
+	return addr_blocked_v4((const uint8_t *)&a.s_addr);
 }
 
 /*
@@ -126,8 +144,8 @@ url_check(const char *url, size_t len, bool allow_private,
 {
 	char		 copy[URL_MAX_LEN + 1];
 	CURLU		*u = NULL;
-	char		*scheme = NULL, *host = NULL, *port = NULL;
-	const char	*why;
+	char		*scheme = NULL, *host = NULL, *port = NULL, *ascii = NULL;
+	const char	*why, *name;
 	size_t		 i, n;
 	CURLUcode	 rc;
 	long		 portnum;
@@ -235,22 +253,49 @@ url_check(const char *url, size_t len, bool allow_private,
 		*detail = url_curl_detail(CURLUE_NO_HOST);
 		goto out;
 	}
-	if (!allow_private && url_is_localhost(host, n)) {
-		*detail = "callbackUrl must not point at localhost; use a "
-		    "public host name";
-		goto out;
+#ifdef CURLU_PUNYCODE
+	/*
+	 * The sender resolves the name libidn2 makes of the host, and UTS #46
+	 * maps some names onto others (fullwidth digits and dots spell
+	 * 127.0.0.1): that name is judged too, when this process can convert
+	 * it (in a UTF-8 locale, which both programs set).
+	 */
+	rc = curl_url_get(u, CURLUPART_HOST, &ascii, CURLU_PUNYCODE);
+	/* No abort on CURLUE_OUT_OF_MEMORY here: libcurl 7.88 says that for
+	 * any name libidn2 refuses, and leaves ascii set. */
+	if (rc != CURLUE_OK || strcmp(ascii, host) == 0) {
+		curl_free(ascii);
+		ascii = NULL;
 	}
-	if (!allow_private && addr_literal_check(host, &why) && why != NULL) {
-		*detail = "callbackUrl host is a private, loopback or reserved "
-		    "IP address; use a public address";
-		*msg = xasprintf("callbackUrl host %s is %s %s address; "
-		    "use a public address", host, url_article(why), why);
-		goto out;
+#endif
+	for (name = host; name != NULL; name = name == host ? ascii : NULL) {
+		n = strlen(name);
+		while (n > 0 && name[n - 1] == '.')
+			n--;
+		if (n == 0) {
+			*detail = url_curl_detail(CURLUE_NO_HOST);
+			goto out;
+		}
+		if (!allow_private && url_is_localhost(name, n)) {
+			*detail = "callbackUrl must not point at localhost; "
+			    "use a public host name";
+			goto out;
+		}
+		if (!allow_private && ((addr_literal_check(name, &why) &&
+		    why != NULL) || (why = url_number_blocked(name)) != NULL)) {
+			*detail = "callbackUrl host is a private, loopback or "
+			    "reserved IP address; use a public address";
+			*msg = xasprintf("callbackUrl host %s is %s %s address; "
+			    "use a public address", name, url_article(why),
+			    why);
+			goto out;
+		}
 	}
 	ret = 0;
 out:
 	curl_free(scheme);
 	curl_free(host);
+	curl_free(ascii);
 	curl_free(port);
 	curl_url_cleanup(u);
 	if (ret == 0)
