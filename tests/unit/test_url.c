@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <setjmp.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,6 +34,9 @@ struct url_case {
 
 static const struct url_case url_cases[] = {
 	OK("accepts_plain_https", "https://example.com/dlr"),
+	BAD("refuses_fullwidth_digits_that_become_loopback",
+	    "https://\xef\xbc\x91\xef\xbc\x92\xef\xbc\x97\xef\xbc\x8e\xef\xbc\x90\xef\xbc\x8e\xef\xbc\x90\xef\xbc\x8e\xef\xbc\x91/",
+	    "loopback"),
 	BAD("refuses_one_slash_after_scheme", "https:/example.com/dlr",
 	    "two slashes"),
 	BAD("refuses_overlong_utf8", "https://example.com/\xc0\xaf",
@@ -295,6 +299,10 @@ main(void)
 {
 	struct CMUnitTest	 tests[NCASES + 4];
 	size_t			 i;
+
+	/* As the API and the sender run: IDN conversion reads UTF-8. */
+	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
+		setlocale(LC_CTYPE, "");
 
 	for (i = 0; i < NCASES; i++) {
 		tests[i] = (struct CMUnitTest)cmocka_unit_test_prestate(
