@@ -172,8 +172,10 @@ state_root() {
 # The program and the web server data (apache/errors, the Lua hooks) as
 # the web server user can reach them: in the checkout when it can, else
 # copied under DIR (refreshed each start). Sets STAGED_FCGI, STAGED_DATADIR.
+# DLRHOOK_FCGI_BIN serves another build of the program (dev/test: ASan).
 stage_app() {
-	local dir=$1 fcgi="$DLR_ROOT/src/dlrhook.fcgi" data="$DLR_ROOT/apache"
+	local dir=$1 fcgi="${DLRHOOK_FCGI_BIN:-$DLR_ROOT/src/dlrhook.fcgi}"
+	local data="$DLR_ROOT/apache"
 	[ -x "$fcgi" ] || die "$fcgi is missing: build first"
 	if is_root && ! as_user "$DLR_WEB_USER" test -x "$fcgi" -a -r "$data/errors/413.html"; then
 		rm -rf "$dir/stage"
