@@ -314,17 +314,16 @@ apache_start() {
 			echo "User $DLR_WEB_USER"
 			echo "Group $DLR_WEB_USER"
 		fi
-		# 16 request threads against mod_fcgid's pool of 16: a request then
-		# always finds an idle process and waits in Apache's queue, never
-		# in mod_fcgid's one-second sleep, and 16 busy clients do not make
-		# mpm_event close kept-alive connections (see dlrhook-apache.conf).
+		# 12 request threads against mod_fcgid's 12-16 processes: a request
+		# then always finds an idle process and waits in Apache's queue,
+		# never in mod_fcgid's one-second sleep (see dlrhook-apache.conf).
 		echo "StartServers 2"
 		echo "ServerLimit 2"
-		echo "ThreadLimit 8"
-		echo "ThreadsPerChild 8"
-		echo "MaxRequestWorkers 16"
+		echo "ThreadLimit 6"
+		echo "ThreadsPerChild 6"
+		echo "MaxRequestWorkers 12"
 		echo "MinSpareThreads 1"
-		echo "MaxSpareThreads 16"
+		echo "MaxSpareThreads 12"
 		echo "TypesConfig /etc/mime.types"
 		echo "DocumentRoot \"$d/htdocs\""
 		echo "<Directory />"

@@ -26,11 +26,6 @@
 #define SND_REPORT_SECS		60.0	/* --follow: summary line interval */
 #define SND_LEASE_MARGIN	2.0	/* a job starts this long before
 					   lease - timeout runs out */
-#define SND_STUCK_SECS		0.25	/* a full host that finished nothing
-					   for this long, or whose last
-					   attempt took this long, is slow */
-#define SND_DEFER_SECS		2.0	/* what a slow host cannot take now
-					   is due again this much later */
 
 static const char *const snd_outcome_names[SND_OUTCOME__MAX] = {
 	[SND_DELIVERED] = "delivered",
@@ -271,28 +266,11 @@ const struct snd_http_ops snd_http_null_ops = {
 	.free = snd_http_null_free,
 };
 
-/*
- * A host with attempts in flight, for the per-host cap: one host that does
- * not answer may hold per_host slots, never all of them.
- */
-struct snd_host {
-	char		*name;
-	int		 inflight;
-	int		 slow;		/* its last attempt took long */
-	double		 progress;	/* last start from idle, or finish */
-};
-
 /* The loop's working state. */
 struct snd_state {
 	struct snd_loop	*l;
 	double		 began;
 	size_t		 inflight;
-	struct snd_host	*hosts;		/* those with attempts in flight */
-	size_t		 nhosts, caphosts;
-	struct snd_job	*held, *held_tail;	/* waiting for their host */
-	size_t		 nheld;
-	struct snd_job	**deferred;	/* to give back: their host is slow */
-	size_t		 ndeferred, capdeferred;
 	struct snd_job	**done;		/* attempts waiting for sender_finish */
 	size_t		 ndone, capdone;
 	double		 oldest_done;
@@ -451,152 +429,7 @@ snd_flush(struct snd_state *st)
 	}
 }
 
-static struct snd_host *
-snd_host_find(struct snd_state *st, const char *name)
-{
-	size_t	 i;
-
-	for (i = 0; i < st->nhosts; i++)
-		if (strcmp(st->hosts[i].name, name) == 0)
-			return &st->hosts[i];
-	return NULL;
-}
-
-/* The host is at its cap: the job has to wait, or go back. */
-static int
-snd_host_full(struct snd_state *st, const char *name)
-{
-	const struct snd_host	*h;
-
-	return st->l->cfg.per_host > 0 &&
-	    (h = snd_host_find(st, name)) != NULL &&
-	    h->inflight >= st->l->cfg.per_host;
-}
-
-/* Full, and either its last attempt was slow or none ended for a while. */
-static int
-snd_host_slow(struct snd_state *st, const char *name, double now)
-{
-	const struct snd_host	*h;
-
-	return snd_host_full(st, name) &&
-	    (h = snd_host_find(st, name)) != NULL &&
-	    (h->slow || now - h->progress >= SND_STUCK_SECS);
-}
-
-static void
-snd_host_take(struct snd_state *st, struct snd_job *j, double now)
-{
-	struct snd_host	*h;
-
-	if (st->l->cfg.per_host <= 0)
-		return;
-	if ((h = snd_host_find(st, j->host)) == NULL) {
-		if (st->nhosts == st->caphosts) {
-			st->caphosts = st->caphosts == 0 ? 16 :
-			    st->caphosts * 2;
-			st->hosts = xrealloc(st->hosts,
-			    st->caphosts * sizeof(*st->hosts));
-		}
-		h = &st->hosts[st->nhosts++];
-		h->name = xstrdup(j->host);
-		h->inflight = 0;
-		h->slow = 0;
-		h->progress = now;
-	}
-	h->inflight++;
-	j->host_slot = 1;
-}
-
-static void
-snd_host_release(struct snd_state *st, struct snd_job *j, double now)
-{
-	struct snd_host	*h;
-
-	if (!j->host_slot || (h = snd_host_find(st, j->host)) == NULL)
-		return;
-	j->host_slot = 0;
-	h->progress = now;
-	h->slow = now - j->mono_start >= SND_STUCK_SECS;
-	if (--h->inflight > 0)
-		return;
-	free(h->name);
-	*h = st->hosts[--st->nhosts];
-}
-
-/* Starts the attempt of a job whose destination is resolved and allowed. */
-static void
-snd_launch(struct snd_state *st, struct snd_job *j, double now)
-{
-	struct snd_loop	*l = st->l;
-
-	j->mono_start = now;
-	j->started = snd_clock(CLOCK_REALTIME);
-	j->next = NULL;
-	j->timestamp = (long long)time(NULL);
-	j->signature = sig_header(j->secret, j->prev_secret, j->id,
-	    j->timestamp, j->payload, strlen(j->payload));
-	if (j->signature == NULL) {
-		j->error = xstrdup("the webhook's signing secret is not valid "
-		    "base64");
-		snd_complete(st, j);
-		return;
-	}
-	snd_host_take(st, j, now);
-	l->http_ops->start(l->http, j);
-	st->inflight++;
-}
-
-/* Queues a job to be given back to the database (snd_give_back). */
-static void
-snd_defer_job(struct snd_state *st, struct snd_job *j)
-{
-	if (st->ndeferred == st->capdeferred) {
-		st->capdeferred = st->capdeferred == 0 ? 64 :
-		    st->capdeferred * 2;
-		st->deferred = xrealloc(st->deferred,
-		    st->capdeferred * sizeof(*st->deferred));
-	}
-	st->deferred[st->ndeferred++] = j;
-}
-
-/* A job for a full host waits for a slot, or goes back if the host is slow. */
-static void
-snd_hold(struct snd_state *st, struct snd_job *j, double now)
-{
-	if (snd_host_slow(st, j->host, now)) {
-		snd_defer_job(st, j);
-		return;
-	}
-	j->next = NULL;
-	if (st->held_tail != NULL)
-		st->held_tail->next = j;
-	else
-		st->held = j;
-	st->held_tail = j;
-	st->nheld++;
-}
-
-/* Too late to finish within the lease (a slow DNS, a long wait for its
- * host): the job is left, its lease expires and it is claimed again. */
-static int
-snd_too_late(struct snd_state *st, struct snd_job *j, double now)
-{
-	struct snd_loop	*l = st->l;
-
-	if (now <= j->claimed + l->cfg.lease - l->cfg.timeout -
-	    SND_LEASE_MARGIN)
-		return 0;
-	log_warnx("notification %s attempt %d not started: its lease "
-	    "would run out; it is retried when the lease expires",
-	    j->id, j->attempt);
-	l->stats.abandoned++;
-	snd_job_free(j);
-	return 1;
-}
-
-/* Prepares one claimed notification and starts its attempt, unless its
- * host is at the per-host cap. */
+/* Prepares one claimed notification and starts its attempt. */
 static void
 snd_begin(struct snd_state *st, struct snd_job *j)
 {
@@ -612,8 +445,17 @@ snd_begin(struct snd_state *st, struct snd_job *j)
 		st->inflight++;
 		return;
 	}
-	if (snd_too_late(st, j, now))
+	/* Too late to finish within the lease (a slow DNS ahead of it):
+	 * leave it, the lease expires and it is claimed again. */
+	if (now > j->claimed + l->cfg.lease - l->cfg.timeout -
+	    SND_LEASE_MARGIN) {
+		log_warnx("notification %s attempt %d not started: its lease "
+		    "would run out; it is retried when the lease expires",
+		    j->id, j->attempt);
+		l->stats.abandoned++;
+		snd_job_free(j);
 		return;
+	}
 	if (resolve_dest(l->resolver, j->url, now, &d) == -1) {
 		j->host = d.host;
 		j->error = d.error;
@@ -626,60 +468,17 @@ snd_begin(struct snd_state *st, struct snd_job *j)
 	j->pin = d.pin;
 	d.host = d.pin = NULL;
 	resolve_dest_clear(&d);
-	if (snd_host_full(st, j->host))
-		snd_hold(st, j, now);
-	else
-		snd_launch(st, j, now);
-}
-
-/* Starts the held jobs whose host has room again, in claim order; those
- * of a host that turned slow go back. all: every one goes back (stopping). */
-static void
-snd_unhold(struct snd_state *st, double now, int all)
-{
-	struct snd_job	*j = st->held, *next;
-
-	st->held = st->held_tail = NULL;
-	st->nheld = 0;
-	for (; j != NULL; j = next) {
-		next = j->next;
-		if (snd_too_late(st, j, now))
-			continue;
-		if (all)
-			snd_defer_job(st, j);
-		else if (snd_host_full(st, j->host))
-			snd_hold(st, j, now);
-		else
-			snd_launch(st, j, now);
-	}
-}
-
-/* Gives the deferred jobs back to the database, due after seconds. */
-static void
-snd_give_back(struct snd_state *st, double seconds)
-{
-	struct snd_loop	*l = st->l;
-	size_t		 i;
-	int		 rc = SND_DB_LOST;
-
-	if (st->ndeferred == 0)
+	j->timestamp = (long long)time(NULL);
+	j->signature = sig_header(j->secret, j->prev_secret, j->id,
+	    j->timestamp, j->payload, strlen(j->payload));
+	if (j->signature == NULL) {
+		j->error = xstrdup("the webhook's signing secret is not valid "
+		    "base64");
+		snd_complete(st, j);
 		return;
-	if (st->db_up)
-		rc = l->db_ops->defer(l->db, st->deferred, st->ndeferred,
-		    seconds);
-	if (rc == 0) {
-		log_debug("%zu notifications given back: their host is slow",
-		    st->ndeferred);
-		l->stats.deferred += st->ndeferred;
-	} else
-		log_warnx("%zu notifications for slow hosts could not be "
-		    "given back; they are retried when their lease expires",
-		    st->ndeferred);
-	for (i = 0; i < st->ndeferred; i++)
-		snd_job_free(st->deferred[i]);
-	st->ndeferred = 0;
-	if (rc == SND_DB_LOST && st->db_up)
-		snd_db_lost(st, snd_mono());
+	}
+	l->http_ops->start(l->http, j);
+	st->inflight++;
 }
 
 static int
@@ -697,8 +496,7 @@ snd_free_slots(const struct snd_state *st)
 	const struct snd_config	*c = &st->l->cfg;
 	int			 want;
 
-	want = c->dry_run ? c->batch :
-	    c->concurrency - (int)st->inflight - (int)st->nheld;
+	want = c->dry_run ? c->batch : c->concurrency - (int)st->inflight;
 	return want > c->batch ? c->batch : want;
 }
 
@@ -732,7 +530,6 @@ snd_claim(struct snd_state *st, double now)
 		j->claimed = now;
 		snd_begin(st, j);
 	}
-	snd_give_back(st, SND_DEFER_SECS);
 }
 
 /* Milliseconds to wait for the next thing the loop has to do. */
@@ -752,8 +549,6 @@ snd_timeout(const struct snd_state *st, double now)
 	if (!c->follow && !st->stopping &&
 	    st->began + c->max_seconds - now < t)
 		t = st->began + c->max_seconds - now;
-	if (st->nheld > 0 && t > SND_STUCK_SECS / 4)
-		t = SND_STUCK_SECS / 4;	/* their host may turn slow */
 	if (!st->drained && !st->stopping && st->db_up &&
 	    snd_free_slots(st) >= snd_threshold(c))
 		t = 0;		/* room for another claim right away */
@@ -830,10 +625,6 @@ snd_run(struct snd_loop *l)
 			    "--max-seconds spent" : NULL);
 		if (!l->cfg.follow && !st.db_up && st.failed)
 			snd_begin_stopping(&st, now, NULL);
-		if (st.stopping && st.nheld > 0) {
-			snd_unhold(&st, now, 1);
-			snd_give_back(&st, 0);
-		}
 
 		if (!st.db_up && now >= st.reconnect_at &&
 		    (l->cfg.follow || st.ndone > 0))
@@ -906,12 +697,7 @@ snd_run(struct snd_loop *l)
 		}
 		while ((j = l->http_ops->done(l->http)) != NULL) {
 			st.inflight--;
-			snd_host_release(&st, j, snd_mono());
 			snd_complete(&st, j);
-		}
-		if (st.nheld > 0) {
-			snd_unhold(&st, snd_mono(), 0);
-			snd_give_back(&st, SND_DEFER_SECS);
 		}
 		if (l->cfg.follow && st.drained && snd_mono() >= st.wake_at)
 			st.drained = 0;
@@ -924,12 +710,6 @@ snd_run(struct snd_loop *l)
 		}
 	}
 
-	snd_unhold(&st, snd_mono(), 1);
-	snd_give_back(&st, 0);
-	while (st.nhosts > 0)
-		free(st.hosts[--st.nhosts].name);
-	free(st.hosts);
-	free(st.deferred);
 	if (st.ndone > 0 && st.db_up)
 		snd_flush(&st);
 	if (st.ndone > 0) {

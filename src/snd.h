@@ -51,7 +51,6 @@ struct snd_job {
 	size_t		 excerpt_len;
 	char		*retry_after;	/* header value, or NULL */
 	int		 duration_ms;
-	int		 host_slot;	/* counted in its host's in-flight */
 
 	/* The verdict. */
 	enum snd_outcome outcome;
@@ -81,11 +80,6 @@ struct snd_db_ops {
 	int	(*claim)(void *, int batch, int lease, struct snd_job **list);
 	/* Records n attempts in one call: 0, or an SND_DB_ code. */
 	int	(*finish)(void *, struct snd_job *const *jobs, size_t n);
-	/* Gives n claimed notifications back unattempted, due again after
-	 * seconds (their claim's attempt number undone): 0, or an SND_DB_
-	 * code. */
-	int	(*defer)(void *, struct snd_job *const *jobs, size_t n,
-		    double seconds);
 	/* Seconds until the earliest pending notification is due: 0 with
 	 * *secs (<= 0 means now), 1 when none is pending, -1 on error. */
 	int	(*next_due)(void *, double *secs);
@@ -112,7 +106,6 @@ struct snd_http_ops {
 struct snd_config {
 	int		 batch;		/* most rows per claim */
 	int		 concurrency;	/* most transfers in flight */
-	int		 per_host;	/* most of them to one host; 0: no cap */
 	int		 timeout;	/* seconds per attempt */
 	int		 lease;		/* seconds a claim holds a row */
 	int		 max_seconds;	/* --once: stop claiming then */
@@ -128,7 +121,6 @@ struct snd_stats {
 	unsigned long	 dead;		/* 410 Gone included */
 	unsigned long	 abandoned;	/* claimed, never attempted */
 	unsigned long	 unrecorded;	/* attempted, never finished */
-	unsigned long	 deferred;	/* given back: their host was full */
 };
 
 /* Everything the loop runs with; the caller owns each part. */

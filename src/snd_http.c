@@ -643,15 +643,8 @@ snd_http_new(const struct snd_http_config *cfg)
 	h->idle = xcalloc((size_t)cfg->concurrency, sizeof(*h->idle));
 	if ((h->multi = curl_multi_init()) == NULL)
 		goto fail;
-	/*
-	 * Idle connections kept for reuse: one per slot was too few once
-	 * events go to more hosts than that at once; every miss is a new TLS
-	 * handshake, on both sides. With 19 hosts and the per-host cap,
-	 * draining ran at 2 400 events/s with 64 kept, 6 000 to 8 000 with
-	 * more (bench/sender, "isolation").
-	 */
 	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
-	    (long)(cfg->concurrency < 16 ? 16 : cfg->concurrency) * 4);
+	    (long)(cfg->concurrency < 16 ? 16 : cfg->concurrency));
 	for (i = 0; i < cfg->concurrency; i++) {
 		h->slots[i].h = h;
 		if ((h->slots[i].easy = curl_easy_init()) == NULL)

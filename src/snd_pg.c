@@ -18,7 +18,6 @@ enum snd_pg_stmt {
 	SND_PG_CLAIM,
 	SND_PG_FINISH,
 	SND_PG_NEXT_DUE,
-	SND_PG_DEFER,
 	SND_PG__MAX
 };
 
@@ -39,8 +38,6 @@ static const struct {
 	[SND_PG_NEXT_DUE] = { "next_due",
 	    "SELECT extract(epoch FROM dlrhook.sender_next_due() - "
 	    "clock_timestamp())::float8" },
-	[SND_PG_DEFER] = { "defer",
-	    "SELECT dlrhook.sender_defer($1::uuid[], $2::int[], $3::float8)" },
 };
 
 /* Columns of the claim, in the order selected above. */
@@ -323,50 +320,6 @@ snd_pg_finish(void *ctx, struct snd_job *const *jobs, size_t n)
 	return rc;
 }
 
-/* Gives claimed rows back unattempted (sender_defer). */
-static int
-snd_pg_defer(void *ctx, struct snd_job *const *jobs, size_t n, double seconds)
-{
-	struct snd_pg	*p = ctx;
-	struct buf	 ids, attempts;
-	const char	*values[3];
-	char		 num[32], secs[32];
-	PGresult	*res;
-	size_t		 i;
-	int		 rc = 0;
-
-	if (p->conn == NULL)
-		return SND_DB_LOST;
-	buf_init(&ids);
-	buf_init(&attempts);
-	buf_puts(&ids, "{");
-	buf_puts(&attempts, "{");
-	for (i = 0; i < n; i++) {
-		snd_pg_elem(&ids, jobs[i]->id);
-		snprintf(num, sizeof(num), "%d", jobs[i]->attempt);
-		snd_pg_elem(&attempts, num);
-	}
-	buf_puts(&ids, "}");
-	buf_puts(&attempts, "}");
-	snprintf(secs, sizeof(secs), "%.3f", seconds);
-	values[0] = ids.data;
-	values[1] = attempts.data;
-	values[2] = secs;
-	res = PQexecPrepared(p->conn, "defer", 3, values, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		pgconn_log("sender_defer", res, p->conn);
-		rc = SND_DB_REJECTED;
-		if (PQstatus(p->conn) != CONNECTION_OK) {
-			snd_pg_disconnect(p);
-			rc = SND_DB_LOST;
-		}
-	}
-	PQclear(res);
-	buf_free(&ids);
-	buf_free(&attempts);
-	return rc;
-}
-
 static int
 snd_pg_next_due(void *ctx, double *secs)
 {
@@ -449,7 +402,6 @@ const struct snd_db_ops snd_pg_ops = {
 	.connected = snd_pg_connected,
 	.claim = snd_pg_claim,
 	.finish = snd_pg_finish,
-	.defer = snd_pg_defer,
 	.next_due = snd_pg_next_due,
 	.fd = snd_pg_fd,
 	.notified = snd_pg_notified,

@@ -62,7 +62,6 @@ struct fake_db {
 	int		 finish_calls;
 	int		 lose_finishes;	/* so many report a lost link */
 	int		 redue;		/* a retry is due again at once */
-	int		 deferred;	/* rows given back by sender_defer */
 	struct finished	 log[MAX_ROWS];	/* the first MAX_ROWS elements */
 	int		 nlog;
 	int		 nfinished;	/* all of them */
@@ -195,27 +194,6 @@ fdb_finish(void *ctx, struct snd_job *const *jobs, size_t n)
 	return 0;
 }
 
-/* sender_defer: fenced, the claim's attempt undone, not due again here. */
-static int
-fdb_defer(void *ctx, struct snd_job *const *jobs, size_t n, double seconds)
-{
-	size_t	 i;
-	int	 k;
-
-	(void)ctx;
-	assert_true(db->up);
-	assert_true(seconds >= 0);
-	for (i = 0; i < n; i++)
-		for (k = 0; k < db->nrows; k++)
-			if (strcmp(db->rows[k].id, jobs[i]->id) == 0 &&
-			    db->rows[k].attempts == jobs[i]->attempt &&
-			    db->rows[k].state == ROW_PENDING) {
-				db->rows[k].attempts--;
-				db->deferred++;
-			}
-	return 0;
-}
-
 static int
 fdb_next_due(void *ctx, double *secs)
 {
@@ -249,7 +227,6 @@ static const struct snd_db_ops fake_db_ops = {
 	.connected = fdb_connected,
 	.claim = fdb_claim,
 	.finish = fdb_finish,
-	.defer = fdb_defer,
 	.next_due = fdb_next_due,
 	.fd = fdb_fd,
 	.notified = fdb_notified,
@@ -267,18 +244,7 @@ struct fake_http {
 	char		 last_pin[256];
 	char		 last_sig[256];
 	long long	 last_ts;
-	double		 hang_until;	/* monotonic: /hang answers then */
-	int		 hanging, max_hanging;
 };
-
-static double
-mono(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static struct fake_http		*http;
 static volatile sig_atomic_t	 stop;
@@ -294,9 +260,6 @@ fhttp_start(void *ctx, struct snd_job *j)
 	    j->pin != NULL ? j->pin : "");
 	snprintf(http->last_sig, sizeof(http->last_sig), "%s", j->signature);
 	http->last_ts = j->timestamp;
-	if (strcmp(strrchr(j->url, '/'), "/hang") == 0 &&
-	    ++http->hanging > http->max_hanging)
-		http->max_hanging = http->hanging;
 	j->next = http->pending;
 	http->pending = j;
 }
@@ -319,7 +282,7 @@ respond(struct snd_job *j, long status, const char *retry_after,
 static int
 fhttp_wait(void *ctx, struct pollfd *fds, int nfds, int timeout_ms)
 {
-	struct snd_job	*j, *hung = NULL;
+	struct snd_job	*j;
 	const char	*path;
 	int		 i;
 
@@ -327,30 +290,11 @@ fhttp_wait(void *ctx, struct pollfd *fds, int nfds, int timeout_ms)
 	for (i = 0; i < nfds; i++)
 		fds[i].revents = 0;
 	http->waits++;
-	/* A receiver that does not answer: its transfers stay pending. */
-	while ((j = http->pending) != NULL) {
-		http->pending = j->next;
-		if (strcmp(strrchr(j->url, '/'), "/hang") == 0 &&
-		    mono() < http->hang_until) {
-			j->next = hung;
-			hung = j;
-		} else {
-			j->next = http->done;
-			http->done = j;
-		}
-	}
-	http->pending = http->done;
-	http->done = NULL;
 	if (http->pending == NULL && timeout_ms > 0) {
-		/* Nothing to answer: sleep as a real client would, until
-		 * the hung transfers end at the latest. */
-		struct timespec	 ts;
+		/* Nothing to answer: sleep as a real client would. */
+		struct timespec	 ts = { timeout_ms / 1000,
+		    (timeout_ms % 1000) * 1000000L };
 
-		if (hung != NULL && timeout_ms > (http->hang_until - mono()) *
-		    1000 + 1)
-			timeout_ms = (int)((http->hang_until - mono()) * 1000) + 1;
-		ts.tv_sec = timeout_ms / 1000;
-		ts.tv_nsec = (timeout_ms % 1000) * 1000000L;
 		nanosleep(&ts, NULL);
 	}
 	if (http->stop_on_wait)
@@ -378,15 +322,11 @@ fhttp_wait(void *ctx, struct pollfd *fds, int nfds, int timeout_ms)
 			respond(j, 400, NULL, "bad\x01\xff\"{x}\\");
 		else if (strcmp(path, "/timeout") == 0)
 			j->error = xstrdup("timeout after 15 s");
-		else if (strcmp(path, "/hang") == 0) {
-			j->error = xstrdup("timeout after 15 s");
-			http->hanging--;
-		} else
+		else
 			fail_msg("unexpected URL %s", j->url);
 		j->next = http->done;
 		http->done = j;
 	}
-	http->pending = hung;
 	return 0;
 }
 
@@ -684,56 +624,6 @@ concurrency_is_never_exceeded(void **state)
 }
 
 static void
-per_host_cap_is_never_exceeded(void **state)
-{
-	int	 i;
-
-	(void)state;
-	loop.cfg.concurrency = 8;
-	loop.cfg.per_host = 2;
-	add_rows(40, "https://hooks.example/ok", 0);
-	assert_int_equal(snd_run(&loop), 0);
-	assert_int_equal(http->started, 40);
-	assert_true(http->max_inflight <= 2);
-	for (i = 0; i < 40; i++)
-		assert_int_equal(db->rows[i].state, ROW_DELIVERED);
-	/* A host that keeps answering is waited for, never given back. */
-	assert_int_equal(db->deferred, 0);
-	assert_int_equal(loop.stats.deferred, 0);
-}
-
-static void
-slow_host_does_not_take_every_slot(void **state)
-{
-	int	 i, given_back = 0;
-
-	(void)state;
-	loop.cfg.concurrency = 4;
-	loop.cfg.per_host = 2;
-	http->hang_until = mono() + 1.5;
-	add_rows(6, "https://slow.example/hang", 0);
-	add_rows(20, "https://hooks.example/ok", 0);
-	assert_int_equal(snd_run(&loop), 0);
-	assert_true(http->max_hanging <= 2);
-	for (i = 6; i < 26; i++)
-		assert_int_equal(db->rows[i].state, ROW_DELIVERED);
-	/* Two attempts to the slow host, timed out; the other four were
-	 * given back unattempted once it showed no progress. */
-	for (i = 0; i < 6; i++) {
-		assert_int_equal(db->rows[i].state, ROW_PENDING);
-		if (db->rows[i].attempts == 0)
-			given_back++;
-		else
-			assert_string_equal(finished_row(i)->error,
-			    "timeout after 15 s");
-	}
-	assert_int_equal(given_back, 4);
-	assert_int_equal(db->deferred, 4);
-	assert_int_equal(loop.stats.deferred, 4);
-	assert_int_equal(loop.stats.delivered, 20);
-}
-
-static void
 unreachable_database_fails_the_run(void **state)
 {
 	(void)state;
@@ -868,8 +758,6 @@ main(void)
 		T(blocked_destination_never_reaches_http),
 		T(excerpt_is_made_fit_for_a_text_column),
 		T(concurrency_is_never_exceeded),
-		T(per_host_cap_is_never_exceeded),
-		T(slow_host_does_not_take_every_slot),
 		T(unreachable_database_fails_the_run),
 		T(results_survive_a_lost_connection),
 		T(dry_run_records_deliveries_without_http),
