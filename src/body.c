@@ -34,46 +34,17 @@ body_all_ws(const char *p, size_t n)
 	return true;
 }
 
-/*
- * The offset of the first byte that is not well-formed UTF-8, or n. RFC
- * 3629: no overlong forms, no surrogates, nothing above U+10FFFF. json-c's
- * own check lets those through, and PostgreSQL refuses to store them.
- */
+/* The offset of the first byte that is not well-formed UTF-8, or n. */
 static size_t
 body_utf8_check(const unsigned char *s, size_t n)
 {
-	size_t		 i = 0, k, len;
-	unsigned char	 lo, hi;
+	size_t	 i = 0;
+	int	 k;
 
 	while (i < n) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		lo = 0x80;
-		hi = 0xbf;
-		if (s[i] >= 0xc2 && s[i] <= 0xdf)
-			len = 2;
-		else if (s[i] >= 0xe0 && s[i] <= 0xef) {
-			len = 3;
-			if (s[i] == 0xe0)
-				lo = 0xa0;
-			else if (s[i] == 0xed)
-				hi = 0x9f;
-		} else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
-			len = 4;
-			if (s[i] == 0xf0)
-				lo = 0x90;
-			else if (s[i] == 0xf4)
-				hi = 0x8f;
-		} else
+		if ((k = utf8_seq_len(s + i, n - i)) <= 0)
 			return i;
-		if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
-			return i;
-		for (k = 2; k < len; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return i;
-		i += len;
+		i += (size_t)k;
 	}
 	return n;
 }

@@ -125,43 +125,6 @@ snd_classify(struct snd_job *j, const struct retry_sched *s, double u,
 	j->retry_seconds = delay;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left): 0 if invalid,
- * -1 if it is cut off by the end. */
-static int
-snd_utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char	 lo = 0x80, hi = 0xbf;
-	int		 len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;	/* overlong */
-		if (s[0] == 0xed)
-			hi = 0x9f;	/* surrogates */
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;	/* overlong */
-		if (s[0] == 0xf4)
-			hi = 0x8f;	/* past U+10FFFF */
-	} else
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((size_t)i >= n)
-			return -1;
-		if (s[i] < lo || s[i] > hi)
-			return 0;
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return len;
-}
-
 void
 snd_excerpt_clean(char *s, size_t *len)
 {
@@ -170,7 +133,7 @@ snd_excerpt_clean(char *s, size_t *len)
 	int		 k;
 
 	while (i < n) {
-		k = snd_utf8_len(p + i, n - i);
+		k = utf8_seq_len(p + i, n - i);
 		if (k == -1)
 			break;		/* cut off at the excerpt's end */
 		if (k == 0) {

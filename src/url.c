@@ -90,42 +90,6 @@ url_number_blocked(const char *name)
 	return addr_blocked_v4((const uint8_t *)&a.s_addr);
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at s (n bytes left, RFC 3629:
- * no overlong forms, no surrogates, nothing past U+10FFFF), or 0. json-c's
- * check lets such sequences through, and PostgreSQL refuses them (a 500).
- */
-static size_t
-url_utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char	 lo = 0x80, hi = 0xbf;
-	size_t		 len, i;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		if (s[0] == 0xed)
-			hi = 0x9f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		if (s[0] == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	for (i = 1; i < len; i++) {
-		if (i >= n || s[i] < lo || s[i] > hi)
-			return 0;
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return len;
-}
-
 /* "an" before a reason such as "IPv4-mapped ...", "a" before "private". */
 static const char *
 url_article(const char *reason)
@@ -149,7 +113,7 @@ url_check(const char *url, size_t len, bool allow_private,
 	size_t		 i, n;
 	CURLUcode	 rc;
 	long		 portnum;
-	int		 ret = -1;
+	int		 k, ret = -1;
 
 	*detail = NULL;
 	*msg = NULL;
@@ -169,13 +133,13 @@ url_check(const char *url, size_t len, bool allow_private,
 	}
 	for (i = 0; i < len; i++) {
 		if ((unsigned char)url[i] >= 0x80) {
-			if ((n = url_utf8_len((const unsigned char *)url + i,
-			    len - i)) == 0) {
+			if ((k = utf8_seq_len((const unsigned char *)url + i,
+			    len - i)) <= 0) {
 				*detail = "callbackUrl is not valid UTF-8; "
 				    "percent-encode non-ASCII characters";
 				goto out;
 			}
-			i += n - 1;
+			i += (size_t)k - 1;
 			continue;
 		}
 		if ((unsigned char)url[i] < 0x20 || url[i] == 0x7f) {

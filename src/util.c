@@ -162,6 +162,43 @@ buf_free(struct buf *b)
 }
 
 int
+utf8_seq_len(const unsigned char *s, size_t n)
+{
+	unsigned char	 lo = 0x80, hi = 0xbf;
+	int		 len, i;
+
+	if (n == 0)
+		return -1;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;	/* overlong */
+		if (s[0] == 0xed)
+			hi = 0x9f;	/* surrogates */
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;	/* overlong */
+		if (s[0] == 0xf4)
+			hi = 0x8f;	/* past U+10FFFF */
+	} else
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((size_t)i >= n)
+			return -1;
+		if (s[i] < lo || s[i] > hi)
+			return 0;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return len;
+}
+
+int
 timingsafe_eq(const void *a, const void *b, size_t n)
 {
 	const unsigned char	*p = a, *q = b;

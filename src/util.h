@@ -31,6 +31,14 @@ void	 buf_printf(struct buf *, const char *, ...)
 char	*buf_release(struct buf *);
 void	 buf_free(struct buf *);
 
+/*
+ * Length of the well-formed UTF-8 sequence at s, n bytes left (RFC 3629: no
+ * overlong forms, no surrogates, nothing past U+10FFFF): 1 to 4; 0 when it
+ * is malformed; -1 when the end cuts it off. json-c lets such bytes through
+ * and PostgreSQL refuses to store them, so what we store is checked here.
+ */
+int	 utf8_seq_len(const unsigned char *s, size_t n);
+
 /* Constant-time comparison of two equal-length byte strings. */
 int	 timingsafe_eq(const void *, const void *, size_t);
 
