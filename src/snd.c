@@ -156,9 +156,33 @@ snd_excerpt_clean(char *s, size_t *len)
 	*len = o;
 }
 
+void
+snd_jobq_push(struct snd_jobq *q, struct snd_job *j)
+{
+	j->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+}
+
+struct snd_job *
+snd_jobq_pop(struct snd_jobq *q)
+{
+	struct snd_job	*j;
+
+	if ((j = q->head) != NULL) {
+		if ((q->head = j->next) == NULL)
+			q->tail = NULL;
+		j->next = NULL;
+	}
+	return j;
+}
+
 /* The null HTTP backend: for --dry-run, the ceiling of the queue itself. */
 struct snd_http_null {
-	struct snd_job	*head, *tail;
+	struct snd_jobq	 done;
 };
 
 void *
@@ -173,12 +197,7 @@ snd_http_null_start(void *ctx, struct snd_job *j)
 	struct snd_http_null	*h = ctx;
 
 	j->http_status = 200;
-	j->next = NULL;
-	if (h->tail != NULL)
-		h->tail->next = j;
-	else
-		h->head = j;
-	h->tail = j;
+	snd_jobq_push(&h->done, j);
 }
 
 static int
@@ -189,7 +208,7 @@ snd_http_null_wait(void *ctx, struct pollfd *fds, int nfds, int timeout_ms)
 
 	for (i = 0; i < nfds; i++)
 		fds[i].revents = 0;
-	if (poll(fds, (nfds_t)nfds, h->head != NULL ? 0 : timeout_ms) == -1 &&
+	if (poll(fds, (nfds_t)nfds, h->done.head != NULL ? 0 : timeout_ms) == -1 &&
 	    errno != EINTR)
 		return -1;
 	return 0;
@@ -199,14 +218,8 @@ static struct snd_job *
 snd_http_null_done(void *ctx)
 {
 	struct snd_http_null	*h = ctx;
-	struct snd_job		*j;
 
-	if ((j = h->head) != NULL) {
-		if ((h->head = j->next) == NULL)
-			h->tail = NULL;
-		j->next = NULL;
-	}
-	return j;
+	return snd_jobq_pop(&h->done);
 }
 
 static void

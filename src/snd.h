@@ -61,6 +61,15 @@ struct snd_job {
 
 struct snd_job	*snd_job_new(void);
 void		 snd_job_free(struct snd_job *);
+
+/* A FIFO of finished jobs, as both HTTP backends hand them back. */
+struct snd_jobq {
+	struct snd_job	*head, *tail;
+};
+
+void		 snd_jobq_push(struct snd_jobq *, struct snd_job *);
+/* The oldest job, or NULL when the queue is empty. */
+struct snd_job	*snd_jobq_pop(struct snd_jobq *);
 const char	*snd_outcome_name(enum snd_outcome);
 
 /* snd_db_ops.finish results other than 0. */

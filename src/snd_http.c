@@ -48,7 +48,7 @@ struct snd_http {
 	struct snd_http_slot	*slots;
 	int			*idle;		/* stack of free slot indexes */
 	int			 nidle;
-	struct snd_job		*done_head, *done_tail;
+	struct snd_jobq		 done;
 	const char		*cainfo;	/* CA file in use, or NULL */
 	char			*cajoined;	/* path of our joined bundle */
 	int			 cafd;		/* its memfd, or -1 */
@@ -228,12 +228,7 @@ snd_http_error(struct snd_http_slot *s, CURLcode code)
 static void
 snd_http_queue_done(struct snd_http *h, struct snd_job *j)
 {
-	j->next = NULL;
-	if (h->done_tail != NULL)
-		h->done_tail->next = j;
-	else
-		h->done_head = j;
-	h->done_tail = j;
+	snd_jobq_push(&h->done, j);
 }
 
 /* Takes the job out of a finished transfer and frees the slot. */
@@ -373,7 +368,7 @@ snd_http_wait(void *ctx, struct pollfd *fds, int nfds, int timeout_ms)
 	snd_http_collect(h);
 	if (mc == CURLM_OK)
 		mc = curl_multi_poll(h->multi, w, (unsigned int)nfds,
-		    h->done_head != NULL ? 0 : timeout_ms, NULL);
+		    h->done.head != NULL ? 0 : timeout_ms, NULL);
 	if (mc == CURLM_OK)
 		mc = curl_multi_perform(h->multi, &running);
 	snd_http_collect(h);
@@ -390,14 +385,8 @@ static struct snd_job *
 snd_http_done(void *ctx)
 {
 	struct snd_http	*h = ctx;
-	struct snd_job	*j;
 
-	if ((j = h->done_head) != NULL) {
-		if ((h->done_head = j->next) == NULL)
-			h->done_tail = NULL;
-		j->next = NULL;
-	}
-	return j;
+	return snd_jobq_pop(&h->done);
 }
 
 static void
