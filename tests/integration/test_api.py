@@ -1034,6 +1034,30 @@ def postgres_restart_gives_fast_500s_then_recovers_in_same_processes():
          % len(pids_before))
 
 
+@test(last=True)
+def writes_right_after_a_quiet_restart_succeed():
+    """
+    PostgreSQL restarts while no request comes: every process still holds a
+    connection the server has closed. The first request of each is then a
+    write, which must not fail (nor be run twice): the program notices the
+    closed connection before sending and reconnects.
+    """
+    check(CONFIG.pg_stop and CONFIG.pg_start,
+          "DLRHOOK_PG_STOP and DLRHOOK_PG_START must be set to run this test")
+    a = db.account("quietrestart")
+    api.create(a.key, HOOK)
+    warm = burst(lambda: api.get(a.key), 16)
+    check(all(not isinstance(r, Exception) and r.status == 200 for r in warm),
+          "warm-up GETs failed: %s" % [getattr(r, "status", r) for r in warm])
+    shell(CONFIG.pg_stop, "DLRHOOK_PG_STOP")
+    shell(CONFIG.pg_start, "DLRHOOK_PG_START")
+    urls = [HOOK, HOOK2]
+    rs = parallel(lambda i: api.put(a.key, urls[i % 2], timeout=5), 16,
+                  timeout=30)
+    statuses = [getattr(r, "status", repr(r)) for r in rs]
+    check(all(st == 200 for st in statuses),
+          "PUTs right after the restart: %s" % statuses)
+
 if __name__ == "__main__":
     try:
         sys.exit(run(sys.argv[1:], api, db))
