@@ -25,6 +25,7 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import dlrtest  # noqa: E402
 from deltest import (Failure, check, free_port, one, psql,  # noqa: E402
                      wait_for)
 
@@ -249,39 +250,11 @@ def fates(ids):
 
 # --- the web server's FastCGI processes ---------------------------------------
 
-def _listening_inodes(port):
-    inodes = set()
-    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(f) as fh:
-                lines = fh.read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            p = line.split()
-            if len(p) > 9 and p[3] == "0A" and \
-                    int(p[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(p[9])
-    return inodes
-
-
-def _all_pids():
-    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
-
-
-def _cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def fcgi_pids(url):
     """
     The set of dlrhook.fcgi pids serving url: from DLRHOOK_FCGI_PIDS_CMD (a
-    shell command printing them) when set, else the dlrhook.fcgi processes
-    descending from whoever listens on url's port. None when unknown.
+    shell command printing them) when set, else those descending from
+    whoever listens on url's port (dlrtest.fcgi_pids). None when unknown.
     """
     cmd = os.environ.get("DLRHOOK_FCGI_PIDS_CMD", "").strip()
     if cmd:
@@ -289,33 +262,7 @@ def fcgi_pids(url):
                            timeout=30)
         pids = {int(x) for x in p.stdout.split() if x.isdigit()}
         return pids or None
-    port = urllib.parse.urlsplit(url).port or 80
-    want = {"socket:[%s]" % i for i in _listening_inodes(port)}
-    kids, roots = {}, set()
-    for pid in _all_pids():
-        try:
-            with open("/proc/%d/stat" % pid) as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        kids.setdefault(ppid, []).append(pid)
-        try:
-            for fd in os.listdir("/proc/%d/fd" % pid):
-                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) in want:
-                    roots.add(pid)
-                    break
-        except OSError:
-            continue
-    if not roots:
-        return None
-    seen, todo = set(), list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid not in seen:
-            seen.add(pid)
-            todo.extend(kids.get(pid, []))
-    mine = {p for p in seen if "dlrhook.fcgi" in _cmdline(p)}
-    return mine or None
+    return dlrtest.fcgi_pids(urllib.parse.urlsplit(url).port or 80)
 
 
 def proc_usage(pid):
