@@ -21,7 +21,8 @@ DLR_PACKAGES="build-essential autoconf automake pkg-config
 	postgresql postgresql-15 postgresql-client-15
 	apache2 libapache2-mod-fcgid lighttpd lighttpd-modules-lua media-types
 	curl python3 procps wrk util-linux
-	clang libclang-rt-14-dev llvm-14 valgrind openssl ca-certificates"
+	clang libclang-rt-14-dev llvm-14 valgrind openssl ca-certificates
+	nginx apache2-utils time gnuplot-nox"
 
 say() { printf '%s: %s\n' "$DLR_PROG" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -314,16 +315,18 @@ apache_start() {
 			echo "User $DLR_WEB_USER"
 			echo "Group $DLR_WEB_USER"
 		fi
-		# 12 request threads against mod_fcgid's 12-16 processes: a request
-		# then always finds an idle process and waits in Apache's queue,
-		# never in mod_fcgid's one-second sleep (see dlrhook-apache.conf).
-		echo "StartServers 2"
-		echo "ServerLimit 2"
-		echo "ThreadLimit 6"
-		echo "ThreadsPerChild 6"
-		echo "MaxRequestWorkers 12"
+		# 24 request threads in one process against mod_fcgid's pool of
+		# 24: a request then always finds an idle process and waits in
+		# Apache's queue, never in mod_fcgid's one-second sleep, and 16 busy
+		# clients do not make mpm_event close kept-alive connections (see
+		# dlrhook-apache.conf).
+		echo "StartServers 1"
+		echo "ServerLimit 1"
+		echo "ThreadLimit 24"
+		echo "ThreadsPerChild 24"
+		echo "MaxRequestWorkers 24"
 		echo "MinSpareThreads 1"
-		echo "MaxSpareThreads 12"
+		echo "MaxSpareThreads 24"
 		echo "TypesConfig /etc/mime.types"
 		echo "DocumentRoot \"$d/htdocs\""
 		echo "<Directory />"
@@ -369,7 +372,7 @@ apache_stop() {
 # loops if it is missing) grow the pool beforehand.
 # warm_pool URL [CONNECTIONS] [SECONDS]
 warm_pool() {
-	local url=$1 n=${2:-32} secs=${3:-5} j
+	local url=$1 n=${2:-48} secs=${3:-5} j
 	if command -v wrk >/dev/null 2>&1; then
 		wrk -t 2 -c "$n" -d "${secs}s" "$url" >/dev/null 2>&1 || true
 		return 0

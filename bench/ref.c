@@ -1,0 +1,144 @@
+/* ref.c: the reference FastCGI program of bench/api: the GET's work, nothing more. */
+
+/*
+ * What any PostgreSQL-backed FastCGI program must do for
+ * GET /webhooks/delivery-status, done the cheapest way: hash the X-API-Key
+ * with OpenSSL (as dlrhook does), run one statement prepared once per
+ * connection (the key's hash joined to the account's webhook), print the
+ * same JSON with the same headers. No routing, no body, no JSON library, no
+ * reconnection: it is a ceiling, not a program to deploy. bench/api builds
+ * it with cc and pkg-config and mounts it in the web server the way dlrhook
+ * is mounted. The conninfo comes from DLRHOOK_DATABASE, as for dlrhook; its
+ * role needs SELECT on dlrhook.api_keys and dlrhook.webhooks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fcgiapp.h>
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+
+#define REF_SQL								\
+	"SELECT w.id, w.callback_url, w.status, "			\
+	"dlrhook.rfc3339(w.created_at), dlrhook.rfc3339(w.updated_at) "	\
+	"FROM dlrhook.api_keys k "					\
+	"JOIN dlrhook.webhooks w ON w.account_id = k.account_id "	\
+	"WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
+
+static const char ref_401[] =
+	"{\"type\":\"urn:problem-type:dlrhook:unauthorized\","
+	"\"title\":\"Unauthorized\",\"status\":401,"
+	"\"detail\":\"missing or unknown API key\"}";
+
+/* Appends s as a JSON string body (quotes excluded) to out at *n. */
+static void
+ref_json_str(char *out, size_t cap, size_t *n, const char *s)
+{
+	for (; *s != '\0' && *n + 7 < cap; s++) {
+		if (*s == '"' || *s == '\\') {
+			out[(*n)++] = '\\';
+			out[(*n)++] = *s;
+		} else if ((unsigned char)*s < 0x20)
+			*n += (size_t)snprintf(out + *n, cap - *n, "\\u%04x",
+			    (unsigned char)*s);
+		else
+			out[(*n)++] = *s;
+	}
+}
+
+/* libfcgi's own printf knows no %zu: the headers are formatted here. */
+static void
+ref_reply(FCGX_Stream *out, int status, const char *reason,
+    const char *type, const char *body, size_t len)
+{
+	char	 head[256];
+	int	 n;
+
+	n = snprintf(head, sizeof(head), "Status: %d %s\r\n"
+	    "Cache-Control: no-store\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\n\r\n", status, reason, type, len);
+	FCGX_PutStr(head, n, out);
+	FCGX_PutStr(body, (int)len, out);
+}
+
+static PGconn *
+ref_connect(void)
+{
+	PGconn		*c;
+	PGresult	*res;
+	const char	*ci = getenv("DLRHOOK_DATABASE");
+
+	c = PQconnectdb(ci != NULL ? ci : "");
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "ref.fcgi: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	res = PQprepare(c, "get", REF_SQL, 1, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "ref.fcgi: prepare: %s", PQerrorMessage(c));
+		PQclear(res);
+		PQfinish(c);
+		return NULL;
+	}
+	PQclear(res);
+	return c;
+}
+
+int
+main(void)
+{
+	static const char	*cols[] = { "id", "callbackUrl", "status",
+				    "createdAt", "updatedAt" };
+	FCGX_Request		 fr;
+	PGconn			*conn = NULL;
+	PGresult		*res;
+	unsigned char		 hash[EVP_MAX_MD_SIZE];
+	unsigned int		 hlen;
+	const char		*key, *vals[1];
+	int			 lens[1], fmts[1] = { 1 }, i;
+	char			 body[8192];
+	size_t			 n;
+
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, 0, 0) != 0)
+		return 1;
+	while (FCGX_Accept_r(&fr) == 0) {
+		key = FCGX_GetParam("HTTP_X_API_KEY", fr.envp);
+		if (conn == NULL)
+			conn = ref_connect();
+		if (key == NULL || conn == NULL) {
+			ref_reply(fr.out, key == NULL ? 401 : 500, key == NULL ?
+			    "Unauthorized" : "Internal Server Error",
+			    "application/problem+json", ref_401,
+			    sizeof(ref_401) - 1);
+			FCGX_Finish_r(&fr);
+			continue;
+		}
+		EVP_Digest(key, strlen(key), hash, &hlen, EVP_sha256(), NULL);
+		vals[0] = (const char *)hash;
+		lens[0] = (int)hlen;
+		res = PQexecPrepared(conn, "get", 1, vals, lens, fmts, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) == 1) {
+			n = 0;
+			body[n++] = '{';
+			for (i = 0; i < 5; i++) {
+				n += (size_t)snprintf(body + n, sizeof(body) - n,
+				    "%s\"%s\":\"", i > 0 ? "," : "", cols[i]);
+				ref_json_str(body, sizeof(body) - 2, &n,
+				    PQgetvalue(res, 0, i));
+				body[n++] = '"';
+			}
+			body[n++] = '}';
+			ref_reply(fr.out, 200, "OK", "application/json", body, n);
+		} else
+			ref_reply(fr.out, 401, "Unauthorized",
+			    "application/problem+json", ref_401,
+			    sizeof(ref_401) - 1);
+		PQclear(res);
+		FCGX_Finish_r(&fr);
+	}
+	PQfinish(conn);
+	return 0;
+}
