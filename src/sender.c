@@ -62,6 +62,11 @@ usage(FILE *f)
 "  --batch N               most rows per claim (DLRHOOK_BATCH, default 500)\n"
 "  --concurrency N         most requests in flight (DLRHOOK_CONCURRENCY,\n"
 "                          default 64)\n"
+"  --per-host N            most of them to one host (DLRHOOK_PER_HOST,\n"
+"                          default a quarter of --concurrency; 0: no\n"
+"                          cap), so that a host that does not answer\n"
+"                          cannot hold every slot; while a host is at\n"
+"                          its cap, claims pass over its webhooks\n"
 "  --timeout S             seconds for a whole attempt (DLRHOOK_TIMEOUT,\n"
 "                          default 15)\n"
 "  --connect-timeout S     seconds to connect, TLS included\n"
@@ -174,7 +179,8 @@ env_flag(const char *name)
 }
 
 enum {
-	OPT_ONCE = 256, OPT_FOLLOW, OPT_BATCH, OPT_CONCURRENCY, OPT_TIMEOUT,
+	OPT_ONCE = 256, OPT_FOLLOW, OPT_BATCH, OPT_CONCURRENCY, OPT_PER_HOST,
+	OPT_TIMEOUT,
 	OPT_CONNECT_TIMEOUT, OPT_LEASE, OPT_SCHEDULE, OPT_MAX_SECONDS,
 	OPT_CACERT, OPT_DRY_RUN, OPT_HELP, OPT_VERSION
 };
@@ -187,6 +193,7 @@ main(int argc, char *argv[])
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ "batch", required_argument, NULL, OPT_BATCH },
 		{ "concurrency", required_argument, NULL, OPT_CONCURRENCY },
+		{ "per-host", required_argument, NULL, OPT_PER_HOST },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "connect-timeout", required_argument, NULL,
 		    OPT_CONNECT_TIMEOUT },
@@ -199,7 +206,8 @@ main(int argc, char *argv[])
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct opt_src		 batch = { 0 }, conc = { 0 }, tmo = { 0 },
+	struct opt_src		 batch = { 0 }, conc = { 0 }, phost = { 0 },
+				 tmo = { 0 },
 				 ctmo = { 0 }, lease = { 0 }, sched = { 0 },
 				 maxs = { 0 }, ca = { 0 };
 	struct snd_http_config	 hc;
@@ -216,6 +224,7 @@ main(int argc, char *argv[])
 		setlocale(LC_CTYPE, "");
 	opt_env(&batch, "DLRHOOK_BATCH");
 	opt_env(&conc, "DLRHOOK_CONCURRENCY");
+	opt_env(&phost, "DLRHOOK_PER_HOST");
 	opt_env(&tmo, "DLRHOOK_TIMEOUT");
 	opt_env(&ctmo, "DLRHOOK_CONNECT_TIMEOUT");
 	opt_env(&lease, "DLRHOOK_LEASE");
@@ -235,6 +244,9 @@ main(int argc, char *argv[])
 			break;
 		case OPT_CONCURRENCY:
 			opt_arg(&conc, "--concurrency", optarg);
+			break;
+		case OPT_PER_HOST:
+			opt_arg(&phost, "--per-host", optarg);
 			break;
 		case OPT_TIMEOUT:
 			opt_arg(&tmo, "--timeout", optarg);
@@ -279,6 +291,8 @@ main(int argc, char *argv[])
 	l.cfg.dry_run = dry_run;
 	l.cfg.batch = opt_int(&batch, 1, 10000, 500);
 	l.cfg.concurrency = opt_int(&conc, 1, 4096, 64);
+	l.cfg.per_host = opt_int(&phost, 0, 4096,
+	    l.cfg.concurrency / 4 > 1 ? l.cfg.concurrency / 4 : 1);
 	l.cfg.timeout = opt_int(&tmo, 1, 600, 15);
 	/* Defaults that would contradict an explicit --timeout follow it. */
 	hc.connect_timeout = opt_int(&ctmo, 1, 600,
@@ -338,9 +352,10 @@ main(int argc, char *argv[])
 	l.stop = &stop_flag;
 	l.wake_fd = wake_pipe[0];
 	if (l.http != NULL) {
-		log_debug("%s: batch %d, concurrency %d, timeout %d s, lease "
-		    "%d s%s", follow ? "follow" : "once", l.cfg.batch,
-		    l.cfg.concurrency, l.cfg.timeout, l.cfg.lease,
+		log_debug("%s: batch %d, concurrency %d, per host %d, timeout "
+		    "%d s, lease %d s%s", follow ? "follow" : "once",
+		    l.cfg.batch, l.cfg.concurrency, l.cfg.per_host,
+		    l.cfg.timeout, l.cfg.lease,
 		    dry_run ? ", dry run" : "");
 		rc = snd_run(&l);
 	}

@@ -242,13 +242,46 @@ const struct snd_http_ops snd_http_null_ops = {
 	.free = snd_http_null_free,
 };
 
+/* A webhook with jobs to one host, and how many: what a claim skips. */
+struct snd_hook {
+	char		*id;
+	int		 jobs;
+};
+
+/*
+ * A host with attempts in flight or jobs waiting, for the per-host cap: a
+ * host that does not answer holds per_host slots at most, never all.
+ */
+struct snd_host {
+	char		*name;
+	int		 inflight;
+	int		 held;		/* claimed, waiting for a slot */
+	struct snd_hook	*hooks;		/* the webhooks of those jobs */
+	size_t		 nhooks;
+};
+
 /* The loop's working state. */
 struct snd_state {
 	struct snd_loop	*l;
 	double		 began;
 	size_t		 inflight;
+	struct snd_host	*hosts;		/* with jobs in flight or held */
+	size_t		 nhosts, caphosts;
+	struct snd_jobq	 held;		/* claimed, waiting for their host */
+	size_t		 nheld;
+	int		 skipped;	/* the last claim skipped full hosts
+					   and came back short: wait for a
+					   slot before the next */
+	int		 claiming;	/* rows asked for by the claim in
+					   flight; 0: none */
+	int		 claim_skips;	/* it skips webhooks */
+	unsigned long	 ended;		/* attempts ended so far */
+	unsigned long	 claim_ended;	/* when the claim started */
+	double		 claim_sent;	/* monotonic: its leases run from
+					   about then */
 	struct snd_job	**done;		/* attempts waiting for sender_finish */
 	size_t		 ndone, capdone;
+	size_t		 nfin;		/* the first nfin: being recorded */
 	double		 oldest_done;
 	int		 db_up;
 	double		 reconnect_at;
@@ -280,6 +313,7 @@ snd_db_lost(struct snd_state *st, double now)
 		log_warnx("database connection lost: claiming stops until it "
 		    "is back; claimed notifications are retried when their "
 		    "lease expires");
+	st->claiming = 0;	/* its rows, if any, come back after the lease */
 	snd_backoff(st, now);
 	if (!st->l->cfg.follow)
 		st->failed = 1;
@@ -362,73 +396,223 @@ snd_schedule_wake(struct snd_state *st, double now)
 		st->wake_at = now + (secs < 0.05 ? 0.05 : secs);
 }
 
-/* Records finished attempts, one sender_finish call per chunk. */
+/* The first n finished attempts are dealt with: they go. */
+static void
+snd_done_drop(struct snd_state *st, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		snd_job_free(st->done[i]);
+	memmove(st->done, st->done + n, (st->ndone - n) * sizeof(*st->done));
+	st->ndone -= n;
+}
+
+static void
+snd_refused(struct snd_state *st, size_t n)
+{
+	log_warnx("the database refused %zu results; those notifications "
+	    "are retried when their lease expires", n);
+	st->l->stats.unrecorded += n;
+	st->failed = 1;
+	snd_done_drop(st, n);
+}
+
+/*
+ * Collects the outcome of the sender_finish in flight (the first nfin of
+ * done), if it is over; block: waits for it. Lost, they stay for after
+ * the reconnection.
+ */
+static void
+snd_finished(struct snd_state *st, int block)
+{
+	struct snd_loop	*l = st->l;
+	size_t		 i, n = st->nfin;
+	int		 rc, retries = 0;
+
+	if (n == 0 || (rc = l->db_ops->finish_result(l->db, block)) == 1)
+		return;
+	st->nfin = 0;
+	if (rc == SND_DB_LOST) {
+		snd_db_lost(st, snd_mono());
+		return;
+	}
+	if (rc == SND_DB_REJECTED) {
+		snd_refused(st, n);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (st->done[i]->outcome == SND_RETRY)
+			retries = 1;
+	snd_done_drop(st, n);
+	/* A retry may now be due before the time we meant to wake. */
+	if (retries && st->drained && l->cfg.follow)
+		snd_schedule_wake(st, snd_mono());
+}
+
+/*
+ * Starts recording the finished attempts, SND_FINISH_CHUNK at most in one
+ * sender_finish call, which runs while the loop goes on; one at a time.
+ */
 static void
 snd_flush(struct snd_state *st)
 {
 	struct snd_loop	*l = st->l;
-	size_t		 off = 0, n, i;
-	int		 rc = 0, retries = 0;
+	size_t		 n = st->ndone;
+	int		 rc;
 
-	for (i = 0; i < st->ndone; i++)
-		if (st->done[i]->outcome == SND_RETRY)
-			retries = 1;
-	while (off < st->ndone) {
-		n = st->ndone - off;
-		if (n > SND_FINISH_CHUNK)
-			n = SND_FINISH_CHUNK;
-		rc = l->db_ops->finish(l->db, st->done + off, n);
-		if (rc == SND_DB_LOST)
-			break;
-		if (rc == SND_DB_REJECTED) {
-			log_warnx("the database refused %zu results; those "
-			    "notifications are retried when their lease "
-			    "expires", n);
-			l->stats.unrecorded += n;
-			st->failed = 1;
-		}
-		for (i = off; i < off + n; i++)
-			snd_job_free(st->done[i]);
-		off += n;
-	}
-	/* Keep what was not recorded, for after the reconnection. */
-	memmove(st->done, st->done + off,
-	    (st->ndone - off) * sizeof(*st->done));
-	st->ndone -= off;
-	if (rc == SND_DB_LOST)
+	if (st->nfin > 0 || n == 0)
+		return;
+	if (n > SND_FINISH_CHUNK)
+		n = SND_FINISH_CHUNK;
+	st->oldest_done = snd_mono();	/* of those left for the next call */
+	if ((rc = l->db_ops->finish_start(l->db, st->done, n)) == 0)
+		st->nfin = n;
+	else if (rc == SND_DB_LOST)
 		snd_db_lost(st, snd_mono());
-	else {
-		st->oldest_done = snd_mono();
-		/* A retry may now be due before the time we meant to wake. */
-		if (retries && st->drained && st->l->cfg.follow)
-			snd_schedule_wake(st, st->oldest_done);
+	else
+		snd_refused(st, n);
+}
+
+/* Records everything finished before the run ends, waiting for each call. */
+static void
+snd_flush_all(struct snd_state *st)
+{
+	snd_finished(st, 1);
+	while (st->ndone > 0 && st->db_up) {
+		snd_flush(st);
+		snd_finished(st, 1);
 	}
 }
 
-/* Prepares one claimed notification and starts its attempt. */
+static struct snd_host *
+snd_host_find(struct snd_state *st, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < st->nhosts; i++)
+		if (strcmp(st->hosts[i].name, name) == 0)
+			return &st->hosts[i];
+	return NULL;
+}
+
+static int
+snd_host_full(const struct snd_state *st, const struct snd_host *h)
+{
+	return st->l->cfg.per_host > 0 && h->inflight >= st->l->cfg.per_host;
+}
+
+/* Counts a job (in flight or held) against its host and its webhook. */
+static struct snd_host *
+snd_host_add(struct snd_state *st, const struct snd_job *j)
+{
+	struct snd_host	*h;
+	size_t		 i;
+
+	if ((h = snd_host_find(st, j->host)) == NULL) {
+		if (st->nhosts == st->caphosts) {
+			st->caphosts = st->caphosts == 0 ? 16 :
+			    st->caphosts * 2;
+			st->hosts = xrealloc(st->hosts,
+			    st->caphosts * sizeof(*st->hosts));
+		}
+		h = &st->hosts[st->nhosts++];
+		memset(h, 0, sizeof(*h));
+		h->name = xstrdup(j->host);
+	}
+	for (i = 0; i < h->nhooks; i++)
+		if (strcmp(h->hooks[i].id, j->webhook_id) == 0)
+			break;
+	if (i == h->nhooks) {
+		h->hooks = xrealloc(h->hooks, (h->nhooks + 1) *
+		    sizeof(*h->hooks));
+		h->hooks[h->nhooks].id = xstrdup(j->webhook_id);
+		h->hooks[h->nhooks++].jobs = 0;
+	}
+	h->hooks[i].jobs++;
+	return h;
+}
+
+/* The job no longer counts; a host without jobs is forgotten. */
+static void
+snd_host_drop(struct snd_state *st, struct snd_host *h, const char *webhook)
+{
+	size_t	 i;
+
+	for (i = 0; i < h->nhooks; i++)
+		if (strcmp(h->hooks[i].id, webhook) == 0)
+			break;
+	if (i < h->nhooks && --h->hooks[i].jobs == 0) {
+		free(h->hooks[i].id);
+		h->hooks[i] = h->hooks[--h->nhooks];
+	}
+	if (h->inflight > 0 || h->held > 0)
+		return;
+	free(h->hooks);
+	free(h->name);
+	*h = st->hosts[--st->nhosts];
+}
+
+/* Signs the job and hands it to the HTTP client. */
+static void
+snd_launch(struct snd_state *st, struct snd_job *j, struct snd_host *h)
+{
+	struct snd_loop	*l = st->l;
+
+	j->mono_start = snd_mono();
+	j->started = snd_clock(CLOCK_REALTIME);
+	j->timestamp = (long long)time(NULL);
+	j->signature = sig_header(j->secret, j->prev_secret, j->id,
+	    j->timestamp, j->payload, strlen(j->payload));
+	if (j->signature == NULL) {
+		j->error = xstrdup("the webhook's signing secret is not valid "
+		    "base64");
+		snd_host_drop(st, h, j->webhook_id);
+		snd_complete(st, j);
+		return;
+	}
+	h->inflight++;
+	j->host_slot = 1;
+	l->http_ops->start(l->http, j);
+	st->inflight++;
+}
+
+/* Too late to finish within the lease (a slow DNS, a long wait for its
+ * host): the job is left, its lease expires and it is claimed again. */
+static int
+snd_too_late(struct snd_state *st, struct snd_job *j, double now)
+{
+	struct snd_loop	*l = st->l;
+
+	if (now <= j->claimed + l->cfg.lease - l->cfg.timeout -
+	    SND_LEASE_MARGIN)
+		return 0;
+	log_warnx("notification %s attempt %d not started: its lease "
+	    "would run out; it is retried when the lease expires",
+	    j->id, j->attempt);
+	l->stats.abandoned++;
+	return 1;
+}
+
+/* Prepares one claimed notification and starts its attempt, or holds it
+ * while its host is at the per-host cap. */
 static void
 snd_begin(struct snd_state *st, struct snd_job *j)
 {
 	struct snd_loop		*l = st->l;
 	struct resolve_dest	 d;
+	struct snd_host		*h;
 	double			 now = snd_mono();
 
-	j->mono_start = now;
-	j->started = snd_clock(CLOCK_REALTIME);
 	j->next = NULL;
 	if (l->cfg.dry_run) {
+		j->mono_start = now;
+		j->started = snd_clock(CLOCK_REALTIME);
 		l->http_ops->start(l->http, j);
 		st->inflight++;
 		return;
 	}
-	/* Too late to finish within the lease (a slow DNS ahead of it):
-	 * leave it, the lease expires and it is claimed again. */
-	if (now > j->claimed + l->cfg.lease - l->cfg.timeout -
-	    SND_LEASE_MARGIN) {
-		log_warnx("notification %s attempt %d not started: its lease "
-		    "would run out; it is retried when the lease expires",
-		    j->id, j->attempt);
-		l->stats.abandoned++;
+	if (snd_too_late(st, j, now)) {
 		snd_job_free(j);
 		return;
 	}
@@ -437,6 +621,8 @@ snd_begin(struct snd_state *st, struct snd_job *j)
 		j->error = d.error;
 		d.host = d.error = NULL;
 		resolve_dest_clear(&d);
+		j->mono_start = now;
+		j->started = snd_clock(CLOCK_REALTIME);
 		snd_complete(st, j);
 		return;
 	}
@@ -444,17 +630,62 @@ snd_begin(struct snd_state *st, struct snd_job *j)
 	j->pin = d.pin;
 	d.host = d.pin = NULL;
 	resolve_dest_clear(&d);
-	j->timestamp = (long long)time(NULL);
-	j->signature = sig_header(j->secret, j->prev_secret, j->id,
-	    j->timestamp, j->payload, strlen(j->payload));
-	if (j->signature == NULL) {
-		j->error = xstrdup("the webhook's signing secret is not valid "
-		    "base64");
-		snd_complete(st, j);
+	h = snd_host_add(st, j);
+	if (!snd_host_full(st, h)) {
+		snd_launch(st, j, h);
 		return;
 	}
-	l->http_ops->start(l->http, j);
-	st->inflight++;
+	h->held++;
+	snd_jobq_push(&st->held, j);
+	st->nheld++;
+}
+
+/* A finished attempt gives its host's slot back. */
+static void
+snd_release(struct snd_state *st, struct snd_job *j)
+{
+	struct snd_host	*h;
+
+	if (!j->host_slot || (h = snd_host_find(st, j->host)) == NULL)
+		return;
+	j->host_slot = 0;
+	h->inflight--;
+	snd_host_drop(st, h, j->webhook_id);
+}
+
+/*
+ * Starts the held jobs whose host has room again, in claim order. all:
+ * none is started, each is left to its lease (stopping); the count.
+ */
+static size_t
+snd_unhold(struct snd_state *st, int all)
+{
+	struct snd_jobq	 rest = { NULL, NULL };
+	struct snd_job	*j;
+	struct snd_host	*h;
+	double		 now = snd_mono();
+	size_t		 left = 0;
+
+	while ((j = snd_jobq_pop(&st->held)) != NULL) {
+		h = snd_host_find(st, j->host);
+		if (!all && snd_host_full(st, h)) {
+			snd_jobq_push(&rest, j);
+			continue;
+		}
+		h->held--;
+		st->nheld--;
+		if (all) {
+			st->l->stats.abandoned++;
+			left++;
+		} else if (!snd_too_late(st, j, now)) {
+			snd_launch(st, j, h);
+			continue;
+		}
+		snd_host_drop(st, h, j->webhook_id);
+		snd_job_free(j);
+	}
+	st->held = rest;
+	return left;
 }
 
 static int
@@ -462,7 +693,13 @@ snd_threshold(const struct snd_config *c)
 {
 	int	 t = c->batch < c->concurrency ? c->batch : c->concurrency;
 
-	return t / 4 < 1 ? 1 : t / 4;
+	t = t / 4 < 1 ? 1 : t / 4;
+	/* A claim costs about a millisecond however few rows it takes:
+	 * wait for as many free slots as one claim may fill. */
+	if (!c->dry_run && c->per_host > 0 && t < c->per_host)
+		t = c->per_host < c->concurrency / 2 ? c->per_host :
+		    (c->concurrency / 2 < 1 ? 1 : c->concurrency / 2);
+	return t;
 }
 
 /* How many more rows a claim may take now. */
@@ -472,38 +709,107 @@ snd_free_slots(const struct snd_state *st)
 	const struct snd_config	*c = &st->l->cfg;
 	int			 want;
 
-	want = c->dry_run ? c->batch : c->concurrency - (int)st->inflight;
-	return want > c->batch ? c->batch : want;
+	want = c->dry_run ? c->batch :
+	    c->concurrency - (int)st->inflight - (int)st->nheld;
+	if (want > c->batch)
+		want = c->batch;
+	/* No more than one host could take: held jobs stay few. */
+	if (!c->dry_run && c->per_host > 0 && want > c->per_host)
+		want = c->per_host;
+	return want;
 }
 
-/* Claims as many rows as there are free transfer slots, and starts them. */
+/* The webhooks of the hosts at their cap: what the next claim skips. */
+static const char **
+snd_skip_list(const struct snd_state *st, size_t *n)
+{
+	const char	**skip = NULL;
+	size_t		 i, k, cap = 0;
+
+	*n = 0;
+	for (i = 0; i < st->nhosts; i++) {
+		if (!snd_host_full(st, &st->hosts[i]))
+			continue;
+		for (k = 0; k < st->hosts[i].nhooks; k++) {
+			if (*n == cap) {
+				cap = cap == 0 ? 8 : cap * 2;
+				skip = xrealloc(skip, cap * sizeof(*skip));
+			}
+			skip[(*n)++] = st->hosts[i].hooks[k].id;
+		}
+	}
+	return skip;
+}
+
+/* Starts claiming as many rows as there are free transfer slots. */
 static void
 snd_claim(struct snd_state *st, double now)
 {
 	struct snd_loop		*l = st->l;
 	const struct snd_config	*c = &l->cfg;
-	struct snd_job		*list = NULL, *j, *next;
-	int			 want, n;
+	const char		**skip;
+	size_t			 nskip;
+	int			 want;
 
-	if (st->drained || st->stopping || !st->db_up)
+	if (st->claiming || st->drained || st->skipped || st->stopping ||
+	    !st->db_up)
 		return;
 	want = snd_free_slots(st);
 	if (want <= 0 || (st->inflight > 0 && want < snd_threshold(c)))
 		return;
-	if ((n = l->db_ops->claim(l->db, want, c->lease, &list)) < 0) {
+	skip = snd_skip_list(st, &nskip);
+	if (l->db_ops->claim_start(l->db, want, c->lease,
+	    (const char *const *)skip, nskip) == 0) {
+		st->claiming = want;
+		st->claim_skips = nskip > 0;
+		st->claim_ended = st->ended;
+		st->claim_sent = now;
+	} else
+		snd_db_lost(st, now);
+	free(skip);
+}
+
+/*
+ * Collects the claim in flight, if it is over (block: waits for it), and
+ * starts its rows; abandon: leaves them to their lease instead.
+ */
+static void
+snd_claimed(struct snd_state *st, int block, int abandon)
+{
+	struct snd_loop		*l = st->l;
+	const struct snd_config	*c = &l->cfg;
+	struct snd_job		*list = NULL, *j, *next;
+	double			 now;
+	int			 want = st->claiming, n;
+
+	if (want == 0 ||
+	    (n = l->db_ops->claim_result(l->db, block, &list)) == -2)
+		return;
+	st->claiming = 0;
+	now = snd_mono();
+	if (n < 0) {
 		snd_db_lost(st, now);
 		return;
 	}
 	st->last_claim = n;
 	if (n > 0 && !c->dry_run)
 		resolve_expire(l->resolver, now);	/* before new lookups */
-	if (n < want) {
+	if (n < want && st->claim_skips) {
+		/* Not drained: try again when a slot frees, at once if one
+		 * did while the claim ran. */
+		st->skipped = st->ended == st->claim_ended;
+	} else if (n < want) {
 		st->drained = 1;
 		snd_schedule_wake(st, now);
 	}
 	for (j = list; j != NULL; j = next) {
 		next = j->next;
-		j->claimed = now;
+		if (abandon) {
+			l->stats.abandoned++;
+			snd_job_free(j);
+			continue;
+		}
+		j->claimed = st->claim_sent;
 		snd_begin(st, j);
 	}
 }
@@ -515,8 +821,8 @@ snd_timeout(const struct snd_state *st, double now)
 	const struct snd_config	*c = &st->l->cfg;
 	double			 t = SND_WAIT_CAP_SECS;
 
-	if (st->ndone > 0 && st->db_up && st->oldest_done + SND_FLUSH_SECS -
-	    now < t)
+	if (st->ndone > 0 && st->nfin == 0 && st->db_up &&
+	    st->oldest_done + SND_FLUSH_SECS - now < t)
 		t = st->oldest_done + SND_FLUSH_SECS - now;
 	if (!st->db_up && st->reconnect_at - now < t)
 		t = st->reconnect_at - now;
@@ -525,8 +831,11 @@ snd_timeout(const struct snd_state *st, double now)
 	if (!c->follow && !st->stopping &&
 	    st->began + c->max_seconds - now < t)
 		t = st->began + c->max_seconds - now;
-	if (!st->drained && !st->stopping && st->db_up &&
-	    snd_free_slots(st) >= snd_threshold(c))
+	if ((st->nfin > 0 && st->l->db_ops->finish_fd(st->l->db) == -1) ||
+	    (st->claiming && st->l->db_ops->claim_fd(st->l->db) == -1))
+		t = 0;		/* nothing to wait on: look again */
+	if (!st->claiming && !st->drained && !st->skipped && !st->stopping &&
+	    st->db_up && snd_free_slots(st) >= snd_threshold(c))
 		t = 0;		/* room for another claim right away */
 	if (t < 0)
 		t = 0;
@@ -546,6 +855,8 @@ snd_drain_fd(int fd)
 static void
 snd_begin_stopping(struct snd_state *st, double now, const char *why)
 {
+	size_t	 left;
+
 	if (st->stopping)
 		return;
 	st->stopping = 1;
@@ -553,6 +864,10 @@ snd_begin_stopping(struct snd_state *st, double now, const char *why)
 	if (why != NULL)
 		log_info("%s: finishing %zu attempts in flight", why,
 		    st->inflight);
+	if ((left = snd_unhold(st, 1)) > 0)
+		log_warnx("%zu claimed notifications were waiting for a slot "
+		    "of their host and are not sent now; they are retried "
+		    "when their lease expires", left);
 }
 
 /* The summary line: totals since the sender started. */
@@ -569,9 +884,9 @@ snd_run(struct snd_loop *l)
 {
 	struct snd_state	 st;
 	struct snd_job		*j;
-	struct pollfd		 fds[2];
+	struct pollfd		 fds[3];	/* wake, database, finish */
 	double			 now;
-	int			 nfds, wake_i, db_i, n, fd;
+	int			 nfds, wake_i, db_i, fin_i, cl_i, n, fd;
 
 	memset(&st, 0, sizeof(st));
 	st.l = l;
@@ -605,7 +920,12 @@ snd_run(struct snd_loop *l)
 		if (!st.db_up && now >= st.reconnect_at &&
 		    (l->cfg.follow || st.ndone > 0))
 			snd_reconnect(&st, now);
-		if (st.ndone > 0 && st.db_up && (st.inflight == 0 ||
+		/* --once with nothing in flight records everything before it
+		 * claims again, so that what it finds is the queue's state. */
+		if (st.ndone > 0 && st.db_up && st.inflight == 0 &&
+		    !l->cfg.follow)
+			snd_flush_all(&st);
+		else if (st.ndone > 0 && st.db_up && (st.inflight == 0 ||
 		    st.stopping || st.ndone >= (size_t)l->cfg.batch ||
 		    now - st.oldest_done >= SND_FLUSH_SECS))
 			snd_flush(&st);
@@ -617,6 +937,10 @@ snd_run(struct snd_loop *l)
 		 * have come due meanwhile), and once what is finished is
 		 * recorded or, without a database, given up on.
 		 */
+		if (st.inflight == 0 && st.claiming) {
+			snd_claimed(&st, 1, 0);	/* nothing else to do */
+			continue;
+		}
 		if (st.inflight == 0) {
 			if (!l->cfg.follow && !st.stopping && st.drained &&
 			    st.last_claim > 0)
@@ -642,20 +966,37 @@ snd_run(struct snd_loop *l)
 				st.drained = 0;
 				continue;
 			}
+			/* That read the claim's answer too, if it had come:
+			 * its socket has nothing more to say. */
+			if (st.claiming) {
+				snd_claimed(&st, 0, 0);
+				if (!st.claiming)
+					continue;
+			}
 		}
 
 		nfds = 0;
-		wake_i = db_i = -1;
+		wake_i = db_i = fin_i = cl_i = -1;
 		if (l->wake_fd != -1) {
 			fds[nfds].fd = l->wake_fd;
 			fds[nfds].events = POLLIN;
 			wake_i = nfds++;
 		}
-		if (l->cfg.follow && st.db_up &&
+		if (st.claiming && (fd = l->db_ops->claim_fd(l->db)) != -1) {
+			/* The claim's connection: NOTIFY comes this way too. */
+			fds[nfds].fd = fd;
+			fds[nfds].events = POLLIN;
+			cl_i = nfds++;
+		} else if (l->cfg.follow && st.db_up &&
 		    (fd = l->db_ops->fd(l->db)) != -1) {
 			fds[nfds].fd = fd;
 			fds[nfds].events = POLLIN;
 			db_i = nfds++;
+		}
+		if (st.nfin > 0 && (fd = l->db_ops->finish_fd(l->db)) != -1) {
+			fds[nfds].fd = fd;
+			fds[nfds].events = POLLIN;
+			fin_i = nfds++;
 		}
 		if (l->http_ops->wait(l->http, fds, nfds,
 		    snd_timeout(&st, now)) == -1) {
@@ -671,9 +1012,33 @@ snd_run(struct snd_loop *l)
 			else if (n > 0)
 				st.drained = 0;
 		}
+		if (st.nfin > 0 && (fin_i == -1 || fds[fin_i].revents != 0))
+			snd_finished(&st, 0);
+		if (st.claiming && (cl_i == -1 || fds[cl_i].revents != 0)) {
+			/* Read all that came (NOTIFY shares the socket)
+			 * before asking whether the claim is over: read
+			 * after, its end would wait unseen in libpq. */
+			n = l->cfg.follow && st.db_up ?
+			    l->db_ops->notified(l->db) : 0;
+			if (n >= 0)
+				snd_claimed(&st, 0, 0);
+			if (n > 0)
+				st.drained = 0;
+			else if (n < 0)
+				snd_db_lost(&st, snd_mono());
+		}
+		n = 0;
 		while ((j = l->http_ops->done(l->http)) != NULL) {
 			st.inflight--;
+			snd_release(&st, j);
 			snd_complete(&st, j);
+			n++;
+		}
+		if (n > 0) {
+			st.ended += (unsigned long)n;
+			st.skipped = 0;
+			if (st.nheld > 0)
+				snd_unhold(&st, 0);
 		}
 		if (l->cfg.follow && st.drained && snd_mono() >= st.wake_at)
 			st.drained = 0;
@@ -686,8 +1051,19 @@ snd_run(struct snd_loop *l)
 		}
 	}
 
-	if (st.ndone > 0 && st.db_up)
-		snd_flush(&st);
+	snd_claimed(&st, 1, 1);
+	snd_unhold(&st, 1);
+	while (st.nhosts > 0) {
+		/* Only hosts with attempts abandoned in flight are left. */
+		struct snd_host	*h = &st.hosts[--st.nhosts];
+
+		while (h->nhooks > 0)
+			free(h->hooks[--h->nhooks].id);
+		free(h->hooks);
+		free(h->name);
+	}
+	free(st.hosts);
+	snd_flush_all(&st);
 	if (st.ndone > 0) {
 		log_warnx("%zu results could not be recorded; those "
 		    "notifications are retried when their lease expires",

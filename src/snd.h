@@ -51,6 +51,7 @@ struct snd_job {
 	size_t		 excerpt_len;
 	char		*retry_after;	/* header value, or NULL */
 	int		 duration_ms;
+	int		 host_slot;	/* counted in its host's in-flight */
 
 	/* The verdict. */
 	enum snd_outcome outcome;
@@ -84,11 +85,26 @@ struct snd_db_ops {
 	/* Connects (and LISTENs when following); 0, or -1 (logged). */
 	int	(*connect)(void *);
 	int	(*connected)(void *);
-	/* Claims up to batch due notifications under a lease of lease
-	 * seconds, prepends them to *list; the count, or -1 (logged). */
-	int	(*claim)(void *, int batch, int lease, struct snd_job **list);
-	/* Records n attempts in one call: 0, or an SND_DB_ code. */
-	int	(*finish)(void *, struct snd_job *const *jobs, size_t n);
+	/* Starts claiming up to batch due notifications under a lease of
+	 * lease seconds, none of the nskip webhooks in skip; the loop goes
+	 * on meanwhile, and calls nothing else on this connection but
+	 * notified() until claim_result is over. 0, or -1 (logged). */
+	int	(*claim_start)(void *, int batch, int lease,
+		    const char *const *skip, size_t nskip);
+	/* The socket to poll while a claim runs, or -1. */
+	int	(*claim_fd)(void *);
+	/* The claim's rows, prepended to *list: their count; -2 while it
+	 * runs (block: wait for it instead); -1 (logged) on error. */
+	int	(*claim_result)(void *, int block, struct snd_job **list);
+	/* Starts recording n attempts in one call, which runs while the
+	 * loop goes on (one at a time): 0, or an SND_DB_ code. */
+	int	(*finish_start)(void *, struct snd_job *const *jobs, size_t n);
+	/* The socket to poll while a finish runs, or -1. */
+	int	(*finish_fd)(void *);
+	/* How the finish started last went: 1 while it runs (block: wait
+	 * for it instead), 0 when recorded or none was started, or an
+	 * SND_DB_ code. */
+	int	(*finish_result)(void *, int block);
 	/* Seconds until the earliest pending notification is due: 0 with
 	 * *secs (<= 0 means now), 1 when none is pending, -1 on error. */
 	int	(*next_due)(void *, double *secs);
@@ -115,6 +131,7 @@ struct snd_http_ops {
 struct snd_config {
 	int		 batch;		/* most rows per claim */
 	int		 concurrency;	/* most transfers in flight */
+	int		 per_host;	/* most of them to one host; 0: no cap */
 	int		 timeout;	/* seconds per attempt */
 	int		 lease;		/* seconds a claim holds a row */
 	int		 max_seconds;	/* --once: stop claiming then */

@@ -28,7 +28,7 @@ static const struct {
 	[SND_PG_CLAIM] = { "claim",
 	    "SELECT notification_id, attempt, webhook_id, callback_url, "
 	    "payload, secret, previous_secret "
-	    "FROM dlrhook.sender_claim($1::int, $2::int)" },
+	    "FROM dlrhook.sender_claim($1::int, $2::int, $3::text[])" },
 	[SND_PG_FINISH] = { "finish",
 	    "SELECT dlrhook.sender_finish($1::uuid[], $2::int[], $3::text[], "
 	    "$4::float8[], $5::int[], $6::text[], $7::text[], $8::int[], "
@@ -69,10 +69,19 @@ enum snd_pg_arr {
 
 #define SND_PG_FINISH_TRIES	3	/* on serialization failure, deadlock */
 
+/*
+ * Two connections: claims, NOTIFY and next_due on conn; sender_finish on
+ * fconn. Neither claims nor finishes are waited for, so that transfers go
+ * on while PostgreSQL claims the next rows and records the last batch.
+ */
 struct snd_pg {
-	char	*conninfo;
-	int	 listen;
-	PGconn	*conn;
+	char		*conninfo;
+	int		 listen;
+	PGconn		*conn;
+	PGconn		*fconn;
+	struct buf	 fa[ARR__MAX];	/* the arrays of the finish in flight */
+	size_t		 fn;		/* its attempts; 0: none in flight */
+	int		 ftries;
 };
 
 static void
@@ -80,6 +89,26 @@ snd_pg_disconnect(struct snd_pg *p)
 {
 	PQfinish(p->conn);
 	p->conn = NULL;
+}
+
+/* The finish in flight is over: its arrays go. */
+static void
+snd_pg_fdone(struct snd_pg *p)
+{
+	size_t	 k;
+
+	if (p->fn == 0)
+		return;
+	for (k = 0; k < ARR__MAX; k++)
+		buf_free(&p->fa[k]);
+	p->fn = 0;
+}
+
+static void
+snd_pg_fdisconnect(struct snd_pg *p)
+{
+	PQfinish(p->fconn);
+	p->fconn = NULL;
 }
 
 /* Runs one utility command; 0 or -1 (logged). */
@@ -97,35 +126,52 @@ snd_pg_command(struct snd_pg *p, const char *sql)
 	return rc;
 }
 
+/* Opens a session with the statements prepared; NULL (logged) on failure. */
+static PGconn *
+snd_pg_open(struct snd_pg *p, const char *name)
+{
+	PGconn		*c;
+	PGresult	*res;
+	int		 i, ok = 1;
+
+	if ((c = pgconn_open(p->conninfo, name, "5")) == NULL)
+		return NULL;
+	/* A statement stuck on a lock must not stall the sender forever. */
+	res = PQexec(c, "SET statement_timeout = '30s'");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pgconn_log("SET statement_timeout", res, c);
+		ok = 0;
+	}
+	PQclear(res);
+	for (i = 0; ok && i < SND_PG__MAX; i++) {
+		res = PQprepare(c, snd_pg_stmts[i].name, snd_pg_stmts[i].sql,
+		    0, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			pgconn_log(snd_pg_stmts[i].name, res, c);
+			ok = 0;
+		}
+		PQclear(res);
+	}
+	if (!ok) {
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
 static int
 snd_pg_connect(void *ctx)
 {
 	struct snd_pg	*p = ctx;
-	PGresult	*res;
-	int		 i;
 
 	snd_pg_disconnect(p);
-	if ((p->conn = pgconn_open(p->conninfo, "dlrhook-send", "5")) == NULL)
+	if ((p->conn = snd_pg_open(p, "dlrhook-send")) == NULL)
 		return -1;
-	/* A statement stuck on a lock must not stall the sender forever. */
-	if (snd_pg_command(p, "SET statement_timeout = '30s'") == -1)
-		goto fail;
-	for (i = 0; i < SND_PG__MAX; i++) {
-		res = PQprepare(p->conn, snd_pg_stmts[i].name,
-		    snd_pg_stmts[i].sql, 0, NULL);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			pgconn_log(snd_pg_stmts[i].name, res, p->conn);
-			PQclear(res);
-			goto fail;
-		}
-		PQclear(res);
+	if (p->listen && snd_pg_command(p, "LISTEN dlrhook_pending") == -1) {
+		snd_pg_disconnect(p);
+		return -1;
 	}
-	if (p->listen && snd_pg_command(p, "LISTEN dlrhook_pending") == -1)
-		goto fail;
 	return 0;
-fail:
-	snd_pg_disconnect(p);
-	return -1;
 }
 
 static int
@@ -143,21 +189,88 @@ snd_pg_dup(const PGresult *res, int row, enum snd_pg_col c)
 	    xstrdup(PQgetvalue(res, row, c));
 }
 
+/* Appends one array element: a double-quoted string, or NULL. */
+static void
+snd_pg_elem(struct buf *b, const char *s)
+{
+	if (b->len > 1)
+		buf_puts(b, ",");
+	if (s == NULL) {
+		buf_puts(b, "NULL");
+		return;
+	}
+	buf_puts(b, "\"");
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_puts(b, "\\");
+		buf_append(b, s, 1);
+	}
+	buf_puts(b, "\"");
+}
+
 static int
-snd_pg_claim(void *ctx, int batch, int lease, struct snd_job **list)
+snd_pg_claim_start(void *ctx, int batch, int lease, const char *const *skip,
+    size_t nskip)
 {
 	struct snd_pg	*p = ctx;
-	struct snd_job	*j;
-	PGresult	*res;
-	char		 b[16], l[16];
-	const char	*values[2] = { b, l };
-	int		 n, i;
+	struct buf	 sk;
+	char		 b[16], l[16], line[512];
+	const char	*values[3] = { b, l, NULL };
+	size_t		 k;
+	int		 ok;
 
 	if (p->conn == NULL)
 		return -1;
 	snprintf(b, sizeof(b), "%d", batch);
 	snprintf(l, sizeof(l), "%d", lease);
-	res = PQexecPrepared(p->conn, "claim", 2, values, NULL, NULL, 0);
+	buf_init(&sk);
+	buf_puts(&sk, "{");
+	for (k = 0; k < nskip; k++)
+		snd_pg_elem(&sk, skip[k]);
+	buf_puts(&sk, "}");
+	values[2] = sk.data;
+	ok = PQsendQueryPrepared(p->conn, "claim", 3, values, NULL, NULL, 0);
+	buf_free(&sk);
+	if (ok == 1)
+		return 0;
+	log_warnx("sender_claim: %s", pgconn_oneline(PQerrorMessage(p->conn),
+	    line, sizeof(line)));
+	snd_pg_disconnect(p);
+	return -1;
+}
+
+static int
+snd_pg_claim_fd(void *ctx)
+{
+	struct snd_pg	*p = ctx;
+
+	return p->conn != NULL ? PQsocket(p->conn) : -1;
+}
+
+static int
+snd_pg_claim_result(void *ctx, int block, struct snd_job **list)
+{
+	struct snd_pg	*p = ctx;
+	struct snd_job	*j;
+	PGresult	*res, *more;
+	char		 line[512];
+	int		 n, i;
+
+	if (p->conn == NULL)
+		return -1;
+	if (!block) {
+		if (PQconsumeInput(p->conn) == 0) {
+			log_warnx("sender_claim: %s", pgconn_oneline(
+			    PQerrorMessage(p->conn), line, sizeof(line)));
+			snd_pg_disconnect(p);
+			return -1;
+		}
+		if (PQisBusy(p->conn))
+			return -2;
+	}
+	res = PQgetResult(p->conn);
+	while ((more = PQgetResult(p->conn)) != NULL)
+		PQclear(more);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK ||
 	    PQnfields(res) != COL__MAX) {
 		pgconn_log("sender_claim", res, p->conn);
@@ -192,25 +305,6 @@ snd_pg_claim(void *ctx, int batch, int lease, struct snd_job **list)
 	}
 	PQclear(res);
 	return n;
-}
-
-/* Appends one array element: a double-quoted string, or NULL. */
-static void
-snd_pg_elem(struct buf *b, const char *s)
-{
-	if (b->len > 1)
-		buf_puts(b, ",");
-	if (s == NULL) {
-		buf_puts(b, "NULL");
-		return;
-	}
-	buf_puts(b, "\"");
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			buf_puts(b, "\\");
-		buf_append(b, s, 1);
-	}
-	buf_puts(b, "\"");
 }
 
 /* sender_finish's started_at: UTC with microseconds. */
@@ -267,56 +361,107 @@ snd_pg_arrays(struct snd_job *const *jobs, size_t n, struct buf *a)
 		buf_puts(&a[k], "}");
 }
 
+/* Sends the finish whose arrays are in p->fa: 0, or SND_DB_LOST. */
 static int
-snd_pg_finish(void *ctx, struct snd_job *const *jobs, size_t n)
+snd_pg_fsend(struct snd_pg *p)
+{
+	const char	*values[ARR__MAX];
+	char		 line[512];
+	size_t		 k;
+
+	for (k = 0; k < ARR__MAX; k++)
+		values[k] = p->fa[k].data;
+	if (PQsendQueryPrepared(p->fconn, "finish", ARR__MAX, values, NULL,
+	    NULL, 0) == 1)
+		return 0;
+	log_warnx("sender_finish: %s", pgconn_oneline(PQerrorMessage(p->fconn),
+	    line, sizeof(line)));
+	snd_pg_fdisconnect(p);
+	return SND_DB_LOST;
+}
+
+static int
+snd_pg_finish_start(void *ctx, struct snd_job *const *jobs, size_t n)
 {
 	struct snd_pg	*p = ctx;
-	struct buf	 a[ARR__MAX];
-	const char	*values[ARR__MAX];
-	const char	*state;
-	PGresult	*res;
-	size_t		 k;
-	int		 rc = SND_DB_REJECTED, tries;
+	int		 rc;
 
-	if (p->conn == NULL)
-		return SND_DB_LOST;
-	snd_pg_arrays(jobs, n, a);
-	for (k = 0; k < ARR__MAX; k++)
-		values[k] = a[k].data;
-	for (tries = 0; tries < SND_PG_FINISH_TRIES; tries++) {
-		res = PQexecPrepared(p->conn, "finish", ARR__MAX, values, NULL,
-		    NULL, 0);
-		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
-		    PQntuples(res) == 1) {
-			log_debug("sender_finish: %zu attempts, %s applied", n,
-			    PQgetvalue(res, 0, 0));
-			PQclear(res);
-			rc = 0;
-			break;
-		}
-		pgconn_log("sender_finish", res, p->conn);
-		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		if (PQstatus(p->conn) != CONNECTION_OK) {
-			PQclear(res);
-			snd_pg_disconnect(p);
-			rc = SND_DB_LOST;
-			break;
-		}
-		/* Class 40 (serialization failure, deadlock) is worth
-		 * another go; a statement timeout is kept for later. */
-		if (state != NULL && strcmp(state, "57014") == 0) {
-			PQclear(res);
-			rc = SND_DB_LOST;
-			break;
-		}
-		if (state == NULL || strncmp(state, "40", 2) != 0) {
-			PQclear(res);
-			break;
-		}
-		PQclear(res);
+	if (p->fn > 0)
+		return SND_DB_REJECTED;		/* one at a time */
+	if (p->fconn == NULL || PQstatus(p->fconn) != CONNECTION_OK) {
+		snd_pg_fdisconnect(p);
+		if ((p->fconn = snd_pg_open(p, "dlrhook-send finish")) == NULL)
+			return SND_DB_LOST;
 	}
-	for (k = 0; k < ARR__MAX; k++)
-		buf_free(&a[k]);
+	snd_pg_arrays(jobs, n, p->fa);
+	p->fn = n;
+	p->ftries = 1;
+	if ((rc = snd_pg_fsend(p)) != 0)
+		snd_pg_fdone(p);
+	return rc;
+}
+
+static int
+snd_pg_finish_fd(void *ctx)
+{
+	struct snd_pg	*p = ctx;
+
+	return p->fn > 0 && p->fconn != NULL ? PQsocket(p->fconn) : -1;
+}
+
+static int
+snd_pg_finish_result(void *ctx, int block)
+{
+	struct snd_pg	*p = ctx;
+	PGresult	*res, *more;
+	const char	*state;
+	char		 line[512];
+	int		 rc = SND_DB_REJECTED;
+
+	if (p->fn == 0)
+		return 0;
+again:
+	if (!block) {
+		if (PQconsumeInput(p->fconn) == 0) {
+			log_warnx("sender_finish: %s", pgconn_oneline(
+			    PQerrorMessage(p->fconn), line, sizeof(line)));
+			snd_pg_fdisconnect(p);
+			snd_pg_fdone(p);
+			return SND_DB_LOST;
+		}
+		if (PQisBusy(p->fconn))
+			return 1;
+	}
+	res = PQgetResult(p->fconn);
+	while ((more = PQgetResult(p->fconn)) != NULL)
+		PQclear(more);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		log_debug("sender_finish: %zu attempts, %s applied", p->fn,
+		    PQgetvalue(res, 0, 0));
+		PQclear(res);
+		snd_pg_fdone(p);
+		return 0;
+	}
+	pgconn_log("sender_finish", res, p->fconn);
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (PQstatus(p->fconn) != CONNECTION_OK) {
+		snd_pg_fdisconnect(p);
+		rc = SND_DB_LOST;
+	} else if (state != NULL && strcmp(state, "57014") == 0)
+		rc = SND_DB_LOST;	/* a statement timeout: later */
+	else if (state != NULL && strncmp(state, "40", 2) == 0 &&
+	    p->ftries < SND_PG_FINISH_TRIES) {
+		/* Class 40 (serialization failure, deadlock) is worth
+		 * another go. */
+		PQclear(res);
+		p->ftries++;
+		if ((rc = snd_pg_fsend(p)) == 0)
+			goto again;
+		snd_pg_fdone(p);
+		return rc;
+	}
+	PQclear(res);
+	snd_pg_fdone(p);
 	return rc;
 }
 
@@ -382,6 +527,8 @@ snd_pg_free(void *ctx)
 	if (p == NULL)
 		return;
 	snd_pg_disconnect(p);
+	snd_pg_fdisconnect(p);
+	snd_pg_fdone(p);
 	free(p->conninfo);
 	free(p);
 }
@@ -400,8 +547,12 @@ snd_pg_new(const char *conninfo, int listen)
 const struct snd_db_ops snd_pg_ops = {
 	.connect = snd_pg_connect,
 	.connected = snd_pg_connected,
-	.claim = snd_pg_claim,
-	.finish = snd_pg_finish,
+	.claim_start = snd_pg_claim_start,
+	.claim_fd = snd_pg_claim_fd,
+	.claim_result = snd_pg_claim_result,
+	.finish_start = snd_pg_finish_start,
+	.finish_fd = snd_pg_finish_fd,
+	.finish_result = snd_pg_finish_result,
 	.next_due = snd_pg_next_due,
 	.fd = snd_pg_fd,
 	.notified = snd_pg_notified,

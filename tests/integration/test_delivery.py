@@ -556,7 +556,8 @@ def kill_9_mid_batch_then_the_expired_lease_redelivers_everything(ctx):
     c, path = ctx.hook("slow", "kill", "s=2")
     events = {c.record("m-kill-%d" % i) for i in range(5)}
     args = ("--timeout", "3", "--connect-timeout", "2", "--lease", "8",
-            "--concurrency", "10", "--retry-schedule", "1h")
+            "--concurrency", "10", "--per-host", "10",
+            "--retry-schedule", "1h")
     p = ctx.send.start("--once", *args)
     try:
         wait_for("all 5 requests in flight",

@@ -34,6 +34,7 @@ enum row_state { ROW_PENDING, ROW_DEAD, ROW_DELIVERED };
 struct row {
 	char		 id[40];
 	const char	*url;
+	char		 webhook[64];	/* wh_ and the URL's host */
 	int		 attempts;
 	int		 due;
 	enum row_state	 state;
@@ -59,7 +60,15 @@ struct fake_db {
 	int		 connects;
 	int		 claims;
 	int		 max_claim;
+	int		 skips;		/* rows a claim passed over */
 	int		 finish_calls;
+	int		 fin_inflight;	/* a finish was started, not collected */
+	int		 claim_inflight;	/* so was a claim */
+	int		 claim_busy;
+	struct snd_job	*claimed;	/* its rows */
+	int		 nclaimed;
+	int		 fin_busy;	/* polls that find it still running */
+	int		 busy_polls;
 	int		 lose_finishes;	/* so many report a lost link */
 	int		 redue;		/* a retry is due again at once */
 	struct finished	 log[MAX_ROWS];	/* the first MAX_ROWS elements */
@@ -72,7 +81,8 @@ static struct fake_db	*db;
 static void
 add_rows(int n, const char *url, int attempts)
 {
-	int	 i;
+	const char	*host;
+	int		 i;
 
 	for (i = 0; i < n; i++) {
 		struct row	*r = &db->rows[db->nrows];
@@ -80,6 +90,9 @@ add_rows(int n, const char *url, int attempts)
 		snprintf(r->id, sizeof(r->id), "00000000-0000-0000-0000-%012d",
 		    db->nrows);
 		r->url = url;
+		host = strstr(url, "://") + 3;
+		snprintf(r->webhook, sizeof(r->webhook), "wh_%.*s",
+		    (int)strcspn(host, "/"), host);
 		r->attempts = attempts;
 		r->due = 1;
 		r->state = ROW_PENDING;
@@ -105,27 +118,48 @@ fdb_connected(void *ctx)
 	return db->up;
 }
 
+/* Skipped, as sender_claim compares: the row's webhook. */
 static int
-fdb_claim(void *ctx, int batch, int lease, struct snd_job **list)
+skipped(const char *webhook, const char *const *skip, size_t nskip)
 {
-	struct snd_job	*j;
+	size_t	 k;
+
+	for (k = 0; k < nskip; k++)
+		if (strcmp(skip[k], webhook) == 0)
+			return 1;
+	return 0;
+}
+
+/* Claims at once, as sender_claim would; the rows come later. */
+static int
+fdb_claim_start(void *ctx, int batch, int lease, const char *const *skip,
+    size_t nskip)
+{
+	struct snd_job	*j, **list = &db->claimed;
 	int		 i, n = 0;
 
 	(void)ctx;
 	assert_true(db->up);
+	assert_false(db->claim_inflight);	/* one at a time */
 	assert_int_equal(lease, 60);
+	db->claim_inflight = 1;
+	db->claim_busy = 1;	/* the first poll finds it still running */
 	db->claims++;
 	for (i = 0; i < db->nrows && n < batch; i++) {
 		struct row	*r = &db->rows[i];
 
 		if (r->state != ROW_PENDING || !r->due)
 			continue;
+		if (skipped(r->webhook, skip, nskip)) {
+			db->skips++;
+			continue;
+		}
 		r->due = 0;	/* leased */
 		r->attempts++;
 		j = snd_job_new();
 		j->id = xstrdup(r->id);
 		j->attempt = r->attempts;
-		j->webhook_id = xstrdup("wh_test");
+		j->webhook_id = xstrdup(r->webhook);
 		j->url = xstrdup(r->url);
 		j->payload = xstrdup("{\"eventId\":\"x\"}");
 		j->secret = xstrdup(SECRET);
@@ -135,11 +169,40 @@ fdb_claim(void *ctx, int batch, int lease, struct snd_job **list)
 	}
 	if (n > db->max_claim)
 		db->max_claim = n;
-	return n;
+	db->nclaimed = n;
+	return 0;
 }
 
 static int
-fdb_finish(void *ctx, struct snd_job *const *jobs, size_t n)
+fdb_claim_fd(void *ctx)
+{
+	(void)ctx;
+	return -1;
+}
+
+static int
+fdb_claim_result(void *ctx, int block, struct snd_job **list)
+{
+	struct snd_job	*j;
+
+	(void)ctx;
+	assert_true(db->claim_inflight);
+	if (!block && db->claim_busy > 0) {
+		db->claim_busy--;
+		return -2;
+	}
+	while ((j = db->claimed) != NULL) {
+		db->claimed = j->next;
+		j->next = *list;
+		*list = j;
+	}
+	db->claim_inflight = 0;
+	return db->nclaimed;
+}
+
+/* Records at once, as sender_finish would; the outcome comes later. */
+static int
+fdb_finish_start(void *ctx, struct snd_job *const *jobs, size_t n)
 {
 	struct finished	*f;
 	struct row	*r;
@@ -153,6 +216,9 @@ fdb_finish(void *ctx, struct snd_job *const *jobs, size_t n)
 		db->up = 0;
 		return SND_DB_LOST;
 	}
+	assert_false(db->fin_inflight);	/* one at a time */
+	db->fin_inflight = 1;
+	db->fin_busy = 2;	/* slower than a claim: two polls */
 	db->finish_calls++;
 	for (i = 0; i < n; i++) {
 		db->nfinished++;
@@ -195,6 +261,28 @@ fdb_finish(void *ctx, struct snd_job *const *jobs, size_t n)
 }
 
 static int
+fdb_finish_fd(void *ctx)
+{
+	(void)ctx;
+	return -1;
+}
+
+static int
+fdb_finish_result(void *ctx, int block)
+{
+	(void)ctx;
+	if (!db->fin_inflight)
+		return 0;
+	if (!block && db->fin_busy > 0) {
+		db->fin_busy--;
+		db->busy_polls++;
+		return 1;
+	}
+	db->fin_inflight = 0;
+	return 0;
+}
+
+static int
 fdb_next_due(void *ctx, double *secs)
 {
 	(void)ctx;
@@ -225,8 +313,12 @@ fdb_free(void *ctx)
 static const struct snd_db_ops fake_db_ops = {
 	.connect = fdb_connect,
 	.connected = fdb_connected,
-	.claim = fdb_claim,
-	.finish = fdb_finish,
+	.claim_start = fdb_claim_start,
+	.claim_fd = fdb_claim_fd,
+	.claim_result = fdb_claim_result,
+	.finish_start = fdb_finish_start,
+	.finish_fd = fdb_finish_fd,
+	.finish_result = fdb_finish_result,
 	.next_due = fdb_next_due,
 	.fd = fdb_fd,
 	.notified = fdb_notified,
@@ -235,11 +327,22 @@ static const struct snd_db_ops fake_db_ops = {
 
 /* --- the fake HTTP client: the URL's path says how the receiver answers. */
 
+#define SLOW_WAITS	50	/* /slow answers after so many waits */
+#define MAX_HOSTS	8
+
 struct fake_http {
 	struct snd_job	*pending, *done;
 	int		 started;
 	int		 inflight, max_inflight;
+	struct {
+		char	 name[64];
+		int	 inflight, max_inflight, started;
+	}		 hosts[MAX_HOSTS];
+	int		 nhosts;
+	int		 fast_done_while_slow;	/* /ok answered while a
+						   /slow was in flight */
 	int		 waits;
+	int		 started_during_finish;
 	int		 stop_on_wait;
 	char		 last_pin[256];
 	char		 last_sig[256];
@@ -249,13 +352,47 @@ struct fake_http {
 static struct fake_http		*http;
 static volatile sig_atomic_t	 stop;
 
+/* The fake's record of a host, by the job's host name. */
+static int
+fhost(const char *name)
+{
+	int	 i;
+
+	for (i = 0; i < http->nhosts; i++)
+		if (strcmp(http->hosts[i].name, name) == 0)
+			return i;
+	assert_true(http->nhosts < MAX_HOSTS);
+	snprintf(http->hosts[i].name, sizeof(http->hosts[i].name), "%s",
+	    name);
+	return http->nhosts++;
+}
+
+static int
+slow_inflight(void)
+{
+	int	 i, n = 0;
+
+	for (i = 0; i < http->nhosts; i++)
+		if (strncmp(http->hosts[i].name, "slow", 4) == 0)
+			n += http->hosts[i].inflight;
+	return n;
+}
+
 static void
 fhttp_start(void *ctx, struct snd_job *j)
 {
+	int	 h = fhost(j->host);
+
 	(void)ctx;
 	http->started++;
 	if (++http->inflight > http->max_inflight)
 		http->max_inflight = http->inflight;
+	http->hosts[h].started++;
+	if (++http->hosts[h].inflight > http->hosts[h].max_inflight)
+		http->hosts[h].max_inflight = http->hosts[h].inflight;
+	j->duration_ms = http->waits;	/* scratch until done: see /slow */
+	if (db->fin_inflight)
+		http->started_during_finish++;
 	snprintf(http->last_pin, sizeof(http->last_pin), "%s",
 	    j->pin != NULL ? j->pin : "");
 	snprintf(http->last_sig, sizeof(http->last_sig), "%s", j->signature);
@@ -282,7 +419,7 @@ respond(struct snd_job *j, long status, const char *retry_after,
 static int
 fhttp_wait(void *ctx, struct pollfd *fds, int nfds, int timeout_ms)
 {
-	struct snd_job	*j;
+	struct snd_job	*j, *later = NULL;
 	const char	*path;
 	int		 i;
 
@@ -302,7 +439,13 @@ fhttp_wait(void *ctx, struct pollfd *fds, int nfds, int timeout_ms)
 	while ((j = http->pending) != NULL) {
 		http->pending = j->next;
 		path = strrchr(j->url, '/');
-		if (strcmp(path, "/ok") == 0)
+		if (strcmp(path, "/slow") == 0 &&
+		    http->waits - j->duration_ms < SLOW_WAITS) {
+			j->next = later;	/* not yet */
+			later = j;
+			continue;
+		}
+		if (strcmp(path, "/ok") == 0 || strcmp(path, "/slow") == 0)
 			respond(j, 200, NULL, "ok body");
 		else if (strcmp(path, "/500") == 0)
 			respond(j, 500, NULL, "Internal Server Error");
@@ -324,9 +467,12 @@ fhttp_wait(void *ctx, struct pollfd *fds, int nfds, int timeout_ms)
 			j->error = xstrdup("timeout after 15 s");
 		else
 			fail_msg("unexpected URL %s", j->url);
+		if (strcmp(path, "/ok") == 0 && slow_inflight() > 0)
+			http->fast_done_while_slow++;
 		j->next = http->done;
 		http->done = j;
 	}
+	http->pending = later;
 	return 0;
 }
 
@@ -339,6 +485,7 @@ fhttp_done(void *ctx)
 	if ((j = http->done) != NULL) {
 		http->done = j->next;
 		http->inflight--;
+		http->hosts[fhost(j->host)].inflight--;
 	}
 	return j;
 }
@@ -624,6 +771,91 @@ concurrency_is_never_exceeded(void **state)
 }
 
 static void
+per_host_cap_is_never_exceeded(void **state)
+{
+	int	 i;
+
+	(void)state;
+	loop.cfg.concurrency = 8;
+	loop.cfg.per_host = 2;
+	for (i = 0; i < 20; i++) {
+		add_rows(2, "https://a.example/ok", 0);
+		add_rows(2, "https://b.example/ok", 0);
+	}
+	assert_int_equal(snd_run(&loop), 0);
+	assert_int_equal(http->nhosts, 2);
+	for (i = 0; i < http->nhosts; i++) {
+		assert_int_equal(http->hosts[i].started, 40);
+		assert_true(http->hosts[i].max_inflight <= 2);
+	}
+	/* A claim takes no more than one host could: few jobs wait. */
+	assert_true(db->max_claim <= 2);
+	assert_int_equal(db->nlog, 80);
+	assert_int_equal(loop.stats.delivered, 80);
+	assert_int_equal(loop.stats.abandoned, 0);
+}
+
+static void
+one_host_at_its_cap_does_not_end_a_once_run(void **state)
+{
+	(void)state;
+	loop.cfg.concurrency = 8;
+	loop.cfg.per_host = 2;
+	add_rows(30, "https://a.example/slow", 0);
+	assert_int_equal(snd_run(&loop), 0);
+	/* Claims came back short because they skipped the full host; the
+	 * run went on until the queue was empty, two at a time. */
+	assert_true(db->skips > 0);
+	assert_int_equal(http->hosts[0].started, 30);
+	assert_int_equal(http->hosts[0].max_inflight, 2);
+	assert_int_equal(loop.stats.delivered, 30);
+}
+
+static void
+slow_host_does_not_take_every_slot(void **state)
+{
+	int	 i;
+
+	(void)state;
+	loop.cfg.concurrency = 8;
+	loop.cfg.per_host = 2;
+	/* The slow host's rows come first and keep coming. */
+	for (i = 0; i < 20; i++) {
+		add_rows(2, "https://slow.example/slow", 0);
+		add_rows(5, "https://fast.example/ok", 0);
+	}
+	assert_int_equal(snd_run(&loop), 0);
+	assert_int_equal(loop.stats.delivered, 140);
+	assert_true(http->hosts[fhost("slow.example")].max_inflight <= 2);
+	/* The fast host kept its slots while the slow one held its two:
+	 * nearly every fast answer came while slow attempts were in
+	 * flight. (Without the cap the slow rows take all 8 slots within
+	 * a few claims; the max_inflight check above fails then.) */
+	assert_true(http->fast_done_while_slow >= 90);
+	assert_true(db->skips > 0);
+}
+
+static void
+attempts_go_on_while_a_finish_runs(void **state)
+{
+	int	 i;
+
+	(void)state;
+	loop.cfg.concurrency = 8;
+	loop.cfg.batch = 16;	/* a finish every 16 results */
+	/* A slow attempt keeps the run busy while the others are recorded. */
+	add_rows(1, "https://slow.example/slow", 0);
+	add_rows(199, "https://hooks.example/ok", 0);
+	assert_int_equal(snd_run(&loop), 0);
+	assert_true(db->finish_calls > 1);
+	assert_true(db->busy_polls > 0);
+	assert_true(http->started_during_finish > 0);
+	assert_int_equal(db->nlog, 200);
+	for (i = 0; i < 200; i++)
+		assert_int_equal(db->rows[i].state, ROW_DELIVERED);
+}
+
+static void
 unreachable_database_fails_the_run(void **state)
 {
 	(void)state;
@@ -758,6 +990,10 @@ main(void)
 		T(blocked_destination_never_reaches_http),
 		T(excerpt_is_made_fit_for_a_text_column),
 		T(concurrency_is_never_exceeded),
+		T(per_host_cap_is_never_exceeded),
+		T(one_host_at_its_cap_does_not_end_a_once_run),
+		T(slow_host_does_not_take_every_slot),
+		T(attempts_go_on_while_a_finish_runs),
 		T(unreachable_database_fails_the_run),
 		T(results_survive_a_lost_connection),
 		T(dry_run_records_deliveries_without_http),
