@@ -1,6 +1,8 @@
 -- keys.lua: what put.lua and post-delete.lua share: the keys of
 -- BENCH_KEYS (a file, one API key a line), dealt out to wrk's threads so
--- that no two threads ever use the same key.
+-- that no two threads ever use the same key, and taken in turn, so that
+-- each key's previous request is over before its next one (keep more keys
+-- per thread than connections per thread).
 
 local M = {}
 local next_id = 0
@@ -23,6 +25,14 @@ function M.mine()
 	end
 	assert(#keys > 0, "no keys for thread " .. tostring(bench_tid))
 	return keys
+end
+
+-- In a thread: the next of its keys in turn, and its index in mine().
+local turn = 0
+function M.next(keys)
+	local i = turn % #keys + 1
+	turn = turn + 1
+	return keys[i], i
 end
 
 return M

@@ -208,6 +208,37 @@ snd_pg_elem(struct buf *b, const char *s)
 	buf_puts(b, "\"");
 }
 
+/*
+ * Whether the answer to the query in flight on c is all in: 1 yes (at once
+ * with block: PQgetResult then waits for it), 0 not yet, -1 the connection
+ * failed (logged).
+ */
+static int
+snd_pg_ready(PGconn *c, int block, const char *what)
+{
+	char	 line[512];
+
+	if (block)
+		return 1;
+	if (PQconsumeInput(c) == 0) {
+		log_warnx("%s: %s", what, pgconn_oneline(PQerrorMessage(c), line,
+		    sizeof(line)));
+		return -1;
+	}
+	return !PQisBusy(c);
+}
+
+/* The result of the query in flight (one statement: nothing follows). */
+static PGresult *
+snd_pg_result(PGconn *c)
+{
+	PGresult	*res = PQgetResult(c), *more;
+
+	while ((more = PQgetResult(c)) != NULL)
+		PQclear(more);
+	return res;
+}
+
 static int
 snd_pg_claim_start(void *ctx, int batch, int lease, const char *const *skip,
     size_t nskip)
@@ -252,25 +283,19 @@ snd_pg_claim_result(void *ctx, int block, struct snd_job **list)
 {
 	struct snd_pg	*p = ctx;
 	struct snd_job	*j;
-	PGresult	*res, *more;
-	char		 line[512];
+	PGresult	*res;
 	int		 n, i;
 
 	if (p->conn == NULL)
 		return -1;
-	if (!block) {
-		if (PQconsumeInput(p->conn) == 0) {
-			log_warnx("sender_claim: %s", pgconn_oneline(
-			    PQerrorMessage(p->conn), line, sizeof(line)));
-			snd_pg_disconnect(p);
-			return -1;
-		}
-		if (PQisBusy(p->conn))
-			return -2;
+	switch (snd_pg_ready(p->conn, block, "sender_claim")) {
+	case -1:
+		snd_pg_disconnect(p);
+		return -1;
+	case 0:
+		return -2;
 	}
-	res = PQgetResult(p->conn);
-	while ((more = PQgetResult(p->conn)) != NULL)
-		PQclear(more);
+	res = snd_pg_result(p->conn);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK ||
 	    PQnfields(res) != COL__MAX) {
 		pgconn_log("sender_claim", res, p->conn);
@@ -413,28 +438,22 @@ static int
 snd_pg_finish_result(void *ctx, int block)
 {
 	struct snd_pg	*p = ctx;
-	PGresult	*res, *more;
+	PGresult	*res;
 	const char	*state;
-	char		 line[512];
 	int		 rc = SND_DB_REJECTED;
 
 	if (p->fn == 0)
 		return 0;
 again:
-	if (!block) {
-		if (PQconsumeInput(p->fconn) == 0) {
-			log_warnx("sender_finish: %s", pgconn_oneline(
-			    PQerrorMessage(p->fconn), line, sizeof(line)));
-			snd_pg_fdisconnect(p);
-			snd_pg_fdone(p);
-			return SND_DB_LOST;
-		}
-		if (PQisBusy(p->fconn))
-			return 1;
+	switch (snd_pg_ready(p->fconn, block, "sender_finish")) {
+	case -1:
+		snd_pg_fdisconnect(p);
+		snd_pg_fdone(p);
+		return SND_DB_LOST;
+	case 0:
+		return 1;
 	}
-	res = PQgetResult(p->fconn);
-	while ((more = PQgetResult(p->fconn)) != NULL)
-		PQclear(more);
+	res = snd_pg_result(p->fconn);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
 		log_debug("sender_finish: %zu attempts, %s applied", p->fn,
 		    PQgetvalue(res, 0, 0));

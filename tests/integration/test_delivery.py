@@ -207,6 +207,39 @@ def concurrent_claims_are_disjoint_and_stale_finishes_change_nothing(ctx):
         raise Failure("dlrhook_sender can read the notifications table")
 
 
+@test
+def a_claim_passes_over_the_webhooks_it_is_told_to_skip(ctx):
+    # The sender names the webhooks of hosts at their --per-host cap; their
+    # rows must stay as they were (no attempt counted, no lease) while the
+    # others are claimed, and a later claim without them takes them.
+    slow, _ = ctx.hook("ok", "skip-slow")
+    fast, _ = ctx.hook("ok", "skip-fast")
+    held = {slow.record("skip-s-%d" % i) for i in range(3)}
+    taken = {fast.record("skip-f-%d" % i) for i in range(3)}
+    skip = one("SELECT id FROM dlrhook.webhooks WHERE account_id = :a",
+               a=slow.account)
+    claim = ("SELECT notification_id FROM dlrhook.sender_claim(100, 60, "
+             ":'skip'::text[]) WHERE notification_id = ANY (:'ids'::uuid[])")
+    ids = "{%s}" % ",".join(held | taken)
+    got = {r[0] for r in psql(claim, role="dlrhook_sender", ids=ids,
+                              skip="{%s}" % skip)}
+    check(got == taken, "claimed %r, want only the other webhook's %r"
+          % (got, taken))
+    for e in held:
+        n = notification(e)
+        check(n is not None and n["state"] == "pending" and
+              n["attempts"] == 0 and n["due_in"] <= 0,
+              "skipped %s is %r (want untouched: pending, 0 attempts, due)"
+              % (e, n))
+    got = {r[0] for r in psql(claim, role="dlrhook_sender", ids=ids,
+                              skip="{}")}
+    check(got == held, "without the skip list, claimed %r, want %r"
+          % (got, held))
+    # Leased, never to be sent: out of the way of the tests after this one.
+    psql("DELETE FROM dlrhook.notifications WHERE id = ANY (:'ids'::uuid[])",
+         ids=ids)
+
+
 # --- delivery ----------------------------------------------------------------
 
 @test
