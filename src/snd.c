@@ -18,6 +18,8 @@
 
 #define SND_FLUSH_SECS		0.1	/* longest a result waits to be
 					   recorded */
+#define SND_BEHIND_SECS		0.5	/* results waiting this long behind a
+					   finish: no claim until it is over */
 #define SND_FINISH_CHUNK	1000	/* most elements per sender_finish */
 #define SND_IDLE_SECS		30.0	/* --follow: longest sleep */
 #define SND_WAIT_CAP_SECS	5.0	/* longest single wait */
@@ -741,6 +743,19 @@ snd_skip_list(const struct snd_state *st, size_t *n)
 	return skip;
 }
 
+/*
+ * Recording is behind: a sender_finish runs and results have waited behind
+ * it for a while. Claims wait then, so that the database catches up and
+ * what is claimed is recorded within its lease (a slow database must not
+ * make the sender run ahead of it into expired leases and resends).
+ */
+static int
+snd_behind(const struct snd_state *st, double now)
+{
+	return st->nfin > 0 && st->ndone > st->nfin &&
+	    now - st->oldest_done >= SND_BEHIND_SECS;
+}
+
 /* Starts claiming as many rows as there are free transfer slots. */
 static void
 snd_claim(struct snd_state *st, double now)
@@ -752,7 +767,7 @@ snd_claim(struct snd_state *st, double now)
 	int			 want;
 
 	if (st->claiming || st->drained || st->skipped || st->stopping ||
-	    !st->db_up)
+	    !st->db_up || snd_behind(st, now))
 		return;
 	want = snd_free_slots(st);
 	if (want <= 0 || (st->inflight > 0 && want < snd_threshold(c)))
@@ -835,7 +850,8 @@ snd_timeout(const struct snd_state *st, double now)
 	    (st->claiming && st->l->db_ops->claim_fd(st->l->db) == -1))
 		t = 0;		/* nothing to wait on: look again */
 	if (!st->claiming && !st->drained && !st->skipped && !st->stopping &&
-	    st->db_up && snd_free_slots(st) >= snd_threshold(c))
+	    st->db_up && !snd_behind(st, now) &&
+	    snd_free_slots(st) >= snd_threshold(c))
 		t = 0;		/* room for another claim right away */
 	if (t < 0)
 		t = 0;
