@@ -969,8 +969,9 @@ snd_run(struct snd_loop *l)
 				if (!st.db_up &&
 				    now - st.stop_at >= SND_GIVE_UP_SECS)
 					break;
-			} else if (!st.drained && st.db_up)
-				continue;
+			} else if (!st.drained && st.db_up &&
+			    !snd_behind(&st, now))
+				continue;	/* claim at once; else wait */
 		}
 
 		/* Notifications read along with a query wait in libpq, not
