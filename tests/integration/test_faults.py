@@ -533,14 +533,9 @@ def a_chaotic_receiver_ends_with_each_event_delivered_or_dead(ctx):
              ", ".join("%s %d" % kv for kv in sorted(done.items())))
     lateness.sort()
     if lateness:
-        median = max(0.0, lateness[len(lateness) // 2])
         ctx.note("retries at most %.2f s later than schedule + 20%% "
-                 "(median %.2f s)", max(0.0, lateness[-1]), median)
-        # A sender that sat on due retries: 1.8 to 3.5 s here normally,
-        # 20 s when a claim's answer waited unread in libpq for the
-        # next wake-up.
-        check(median <= 6.0, "retries came a median %.1f s after their "
-              "schedule: the sender sits on due work" % median)
+                 "(median %.2f s)", max(0.0, lateness[-1]),
+                 max(0.0, lateness[len(lateness) // 2]))
     if resends[RESEND]:
         ctx.note("%d requests were libcurl's own resend, in the same "
                  "attempt, after a reset of a reused connection (the "
