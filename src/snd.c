@@ -20,6 +20,9 @@
 					   recorded */
 #define SND_BEHIND_SECS		0.5	/* results waiting this long behind a
 					   finish: no claim until it is over */
+#define SND_DRY_SECS		0.5	/* after a claim that skipped hosts
+					   and found all else taken: no such
+					   claim again for this long */
 #define SND_FINISH_CHUNK	1000	/* most elements per sender_finish */
 #define SND_IDLE_SECS		30.0	/* --follow: longest sleep */
 #define SND_WAIT_CAP_SECS	5.0	/* longest single wait */
@@ -269,16 +272,21 @@ struct snd_state {
 	size_t		 inflight;
 	struct snd_host	*hosts;		/* with jobs in flight or held */
 	size_t		 nhosts, caphosts;
-	struct snd_jobq	 held;		/* claimed, waiting for their host */
+	struct snd_jobq	 held;		/* claimed, waiting for a slot */
 	size_t		 nheld;
-	int		 skipped;	/* the last claim skipped full hosts
-					   and came back short: wait for a
-					   slot before the next */
+	struct snd_job	**back;		/* never attempted: to give back */
+	size_t		 nback, capback;
 	int		 claiming;	/* rows asked for by the claim in
 					   flight; 0: none */
-	int		 claim_skips;	/* it skips webhooks */
+	char		**claim_skip;	/* the webhooks it skips */
+	size_t		 nclaim_skip;
+	char		**dry;		/* those of the last claim that came
+					   back short for all others */
+	size_t		 ndry;
+	double		 dry_until;
+	int		 want_cap;	/* most rows the next claim looks at;
+					   0: no limit but batch */
 	unsigned long	 ended;		/* attempts ended so far */
-	unsigned long	 claim_ended;	/* when the claim started */
 	double		 claim_sent;	/* monotonic: its leases run from
 					   about then */
 	struct snd_job	**done;		/* attempts waiting for sender_finish */
@@ -504,6 +512,38 @@ snd_host_full(const struct snd_state *st, const struct snd_host *h)
 	return st->l->cfg.per_host > 0 && h->inflight >= st->l->cfg.per_host;
 }
 
+/* A job of host h may start now: a free slot, and room at its host. */
+static int
+snd_can_launch(const struct snd_state *st, const struct snd_host *h)
+{
+	return (int)st->inflight < st->l->cfg.concurrency &&
+	    !snd_host_full(st, h);
+}
+
+/*
+ * The host has its cap in flight and as many again waiting: claims pass
+ * over its webhooks until it has room. (A host with room gets more ahead
+ * of its slots, so that they never wait for a claim.)
+ */
+static int
+snd_host_stocked(const struct snd_state *st, const struct snd_host *h)
+{
+	int	 cap = st->l->cfg.per_host;
+
+	return cap > 0 && h->inflight + h->held >= 2 * cap;
+}
+
+/* Keeps a claimed job that was never attempted, to give it back. */
+static void
+snd_give_back(struct snd_state *st, struct snd_job *j)
+{
+	if (st->nback == st->capback) {
+		st->capback = st->capback == 0 ? 64 : st->capback * 2;
+		st->back = xrealloc(st->back, st->capback * sizeof(*st->back));
+	}
+	st->back[st->nback++] = j;
+}
+
 /* Counts a job (in flight or held) against its host and its webhook. */
 static struct snd_host *
 snd_host_add(struct snd_state *st, const struct snd_job *j)
@@ -580,7 +620,7 @@ snd_launch(struct snd_state *st, struct snd_job *j, struct snd_host *h)
 }
 
 /* Too late to finish within the lease (a slow DNS, a long wait for its
- * host): the job is left, its lease expires and it is claimed again. */
+ * host): the job is given back, to be claimed again. */
 static int
 snd_too_late(struct snd_state *st, struct snd_job *j, double now)
 {
@@ -590,9 +630,7 @@ snd_too_late(struct snd_state *st, struct snd_job *j, double now)
 	    SND_LEASE_MARGIN)
 		return 0;
 	log_warnx("notification %s attempt %d not started: its lease "
-	    "would run out; it is retried when the lease expires",
-	    j->id, j->attempt);
-	l->stats.abandoned++;
+	    "would run out; it is given back", j->id, j->attempt);
 	return 1;
 }
 
@@ -615,7 +653,7 @@ snd_begin(struct snd_state *st, struct snd_job *j)
 		return;
 	}
 	if (snd_too_late(st, j, now)) {
-		snd_job_free(j);
+		snd_give_back(st, j);
 		return;
 	}
 	if (resolve_dest(l->resolver, j->url, now, &d) == -1) {
@@ -633,7 +671,7 @@ snd_begin(struct snd_state *st, struct snd_job *j)
 	d.host = d.pin = NULL;
 	resolve_dest_clear(&d);
 	h = snd_host_add(st, j);
-	if (!snd_host_full(st, h)) {
+	if (snd_can_launch(st, h)) {
 		snd_launch(st, j, h);
 		return;
 	}
@@ -669,42 +707,85 @@ snd_unhold(struct snd_state *st, int all)
 	size_t		 left = 0;
 
 	while ((j = snd_jobq_pop(&st->held)) != NULL) {
+		if (!all && (int)st->inflight >= st->l->cfg.concurrency) {
+			/* No slot left: the rest wait, in order. */
+			j->next = st->held.head;
+			if (rest.tail == NULL)
+				rest.head = j;
+			else
+				rest.tail->next = j;
+			rest.tail = st->held.tail != NULL ? st->held.tail : j;
+			st->held.head = st->held.tail = NULL;
+			break;
+		}
 		h = snd_host_find(st, j->host);
-		if (!all && snd_host_full(st, h)) {
+		if (!all && !snd_can_launch(st, h)) {
 			snd_jobq_push(&rest, j);
 			continue;
 		}
 		h->held--;
 		st->nheld--;
-		if (all) {
-			st->l->stats.abandoned++;
-			left++;
-		} else if (!snd_too_late(st, j, now)) {
+		if (!all && !snd_too_late(st, j, now)) {
 			snd_launch(st, j, h);
 			continue;
 		}
+		if (all)
+			left++;
 		snd_host_drop(st, h, j->webhook_id);
-		snd_job_free(j);
+		snd_give_back(st, j);
 	}
 	st->held = rest;
 	return left;
 }
 
+/* Gives back the jobs never attempted, when the claim's connection is
+ * free; if it cannot, they are claimed again when their lease expires. */
+static void
+snd_give_back_now(struct snd_state *st, double now)
+{
+	struct snd_loop	*l = st->l;
+	int		 n;
+
+	if (st->nback == 0 || !st->db_up || st->claiming)
+		return;
+	if ((n = l->db_ops->release(l->db, st->back, st->nback)) >= 0) {
+		log_debug("gave back %zu claimed notifications (%d were "
+		    "still ours)", st->nback, n);
+		l->stats.released += st->nback;
+	} else {
+		log_warnx("%zu claimed notifications could not be given "
+		    "back; they are retried when their lease expires",
+		    st->nback);
+		l->stats.abandoned += st->nback;
+		if (!l->db_ops->connected(l->db))
+			snd_db_lost(st, now);
+	}
+	while (st->nback > 0)
+		snd_job_free(st->back[--st->nback]);
+}
+
+/*
+ * The fewest rows worth a claim while attempts are in flight: a claim
+ * costs about half a millisecond however few rows it takes, so it waits
+ * until it can take half a batch of slots.
+ */
 static int
 snd_threshold(const struct snd_config *c)
 {
 	int	 t = c->batch < c->concurrency ? c->batch : c->concurrency;
 
-	t = t / 4 < 1 ? 1 : t / 4;
-	/* A claim costs about a millisecond however few rows it takes:
-	 * wait for as many free slots as one claim may fill. */
-	if (!c->dry_run && c->per_host > 0 && t < c->per_host)
-		t = c->per_host < c->concurrency / 2 ? c->per_host :
-		    (c->concurrency / 2 < 1 ? 1 : c->concurrency / 2);
-	return t;
+	t = c->dry_run ? t / 4 : t / 2;
+	return t < 1 ? 1 : t;
 }
 
-/* How many more rows a claim may take now. */
+/*
+ * How many more rows a claim may take now. The sender keeps up to twice
+ * --concurrency claimed: those in flight and as many ready to start, so
+ * that a slot that frees never waits for a claim (the claim runs while
+ * the transfers do). Leases allow it: a ready job starts within an
+ * attempt's time, since the claim takes no more of one webhook than its
+ * host's cap, and claims pass over hosts that have as many waiting.
+ */
 static int
 snd_free_slots(const struct snd_state *st)
 {
@@ -712,13 +793,10 @@ snd_free_slots(const struct snd_state *st)
 	int			 want;
 
 	want = c->dry_run ? c->batch :
-	    c->concurrency - (int)st->inflight - (int)st->nheld;
-	if (want > c->batch)
-		want = c->batch;
-	/* No more than one host could take: held jobs stay few. */
-	if (!c->dry_run && c->per_host > 0 && want > c->per_host)
-		want = c->per_host;
-	return want;
+	    2 * c->concurrency - (int)st->inflight - (int)st->nheld;
+	if (st->want_cap > 0 && want > st->want_cap)
+		want = st->want_cap;
+	return want > c->batch ? c->batch : want;
 }
 
 /* The webhooks of the hosts at their cap: what the next claim skips. */
@@ -730,7 +808,7 @@ snd_skip_list(const struct snd_state *st, size_t *n)
 
 	*n = 0;
 	for (i = 0; i < st->nhosts; i++) {
-		if (!snd_host_full(st, &st->hosts[i]))
+		if (!snd_host_stocked(st, &st->hosts[i]))
 			continue;
 		for (k = 0; k < st->hosts[i].nhooks; k++) {
 			if (*n == cap) {
@@ -756,6 +834,64 @@ snd_behind(const struct snd_state *st, double now)
 	    now - st->oldest_done >= SND_BEHIND_SECS;
 }
 
+static void
+snd_strs_free(char ***v, size_t *n)
+{
+	while (*n > 0)
+		free((*v)[--*n]);
+	free(*v);
+	*v = NULL;
+}
+
+/*
+ * A claim that skips these webhooks would find nothing: the last one that
+ * skipped them all (and maybe more) came back short, not long ago. Without
+ * this, a host with a long backlog at its cap made every claim step over
+ * its whole backlog again, one claim per finished attempt.
+ */
+static int
+snd_dry(const struct snd_state *st, const char **skip, size_t nskip,
+    double now)
+{
+	size_t	 i, k;
+
+	if (nskip == 0 || st->ndry == 0 || now >= st->dry_until)
+		return 0;
+	for (i = 0; i < st->ndry; i++) {
+		for (k = 0; k < nskip; k++)
+			if (strcmp(st->dry[i], skip[k]) == 0)
+				break;
+		if (k == nskip)
+			return 0;	/* that one has room again */
+	}
+	return 1;
+}
+
+/* A claim is worth starting now; *skip (the caller frees it) and *nskip
+ * are what it skips, *want its rows. */
+static int
+snd_claim_ready(const struct snd_state *st, double now, int *want,
+    const char ***skip, size_t *nskip)
+{
+	const struct snd_config	*c = &st->l->cfg;
+
+	*skip = NULL;
+	*nskip = 0;
+	if (st->claiming || st->drained || st->stopping || !st->db_up ||
+	    snd_behind(st, now))
+		return 0;
+	*want = snd_free_slots(st);
+	if (*want <= 0 || (st->inflight > 0 && *want < snd_threshold(c)))
+		return 0;
+	*skip = snd_skip_list(st, nskip);
+	if (snd_dry(st, *skip, *nskip, now)) {
+		free(*skip);
+		*skip = NULL;
+		return 0;
+	}
+	return 1;
+}
+
 /* Starts claiming as many rows as there are free transfer slots. */
 static void
 snd_claim(struct snd_state *st, double now)
@@ -763,39 +899,69 @@ snd_claim(struct snd_state *st, double now)
 	struct snd_loop		*l = st->l;
 	const struct snd_config	*c = &l->cfg;
 	const char		**skip;
-	size_t			 nskip;
+	size_t			 nskip, k;
 	int			 want;
 
-	if (st->claiming || st->drained || st->skipped || st->stopping ||
-	    !st->db_up || snd_behind(st, now))
+	if (!snd_claim_ready(st, now, &want, &skip, &nskip))
 		return;
-	want = snd_free_slots(st);
-	if (want <= 0 || (st->inflight > 0 && want < snd_threshold(c)))
-		return;
-	skip = snd_skip_list(st, &nskip);
 	if (l->db_ops->claim_start(l->db, want, c->lease,
-	    (const char *const *)skip, nskip) == 0) {
+	    (const char *const *)skip, nskip, c->dry_run ? 0 : c->per_host) == 0) {
 		st->claiming = want;
-		st->claim_skips = nskip > 0;
-		st->claim_ended = st->ended;
 		st->claim_sent = now;
+		snd_strs_free(&st->claim_skip, &st->nclaim_skip);
+		if (nskip > 0)
+			st->claim_skip = xcalloc(nskip, sizeof(char *));
+		for (k = 0; k < nskip; k++)
+			st->claim_skip[k] = xstrdup(skip[k]);
+		st->nclaim_skip = nskip;
 	} else
 		snd_db_lost(st, now);
 	free(skip);
 }
 
 /*
+ * How many webhooks have cap rows in the claim's list, which the claim
+ * may have left more of due (sender_claim's p_per_webhook); *hooks: how
+ * many webhooks it has rows of.
+ */
+static int
+snd_capped(const struct snd_job *list, int cap, int *hooks)
+{
+	const struct snd_job	*j, *k;
+	int			 n, capped = 0;
+
+	*hooks = 0;
+	if (cap <= 0)
+		return 0;
+	for (j = list; j != NULL; j = j->next) {
+		/* Counted at the first row of each webhook only. */
+		for (k = list; k != j; k = k->next)
+			if (strcmp(k->webhook_id, j->webhook_id) == 0)
+				break;
+		if (k != j)
+			continue;
+		(*hooks)++;
+		for (n = 0, k = j; k != NULL; k = k->next)
+			if (strcmp(k->webhook_id, j->webhook_id) == 0)
+				n++;
+		if (n >= cap)
+			capped++;
+	}
+	return capped;
+}
+
+/*
  * Collects the claim in flight, if it is over (block: waits for it), and
- * starts its rows; abandon: leaves them to their lease instead.
+ * starts its rows; give_back: gives them back instead (the run ends).
  */
 static void
-snd_claimed(struct snd_state *st, int block, int abandon)
+snd_claimed(struct snd_state *st, int block, int give_back)
 {
 	struct snd_loop		*l = st->l;
 	const struct snd_config	*c = &l->cfg;
 	struct snd_job		*list = NULL, *j, *next;
 	double			 now;
-	int			 want = st->claiming, n;
+	int			 want = st->claiming, n, capped, hooks;
 
 	if (want == 0 ||
 	    (n = l->db_ops->claim_result(l->db, block, &list)) == -2)
@@ -809,19 +975,30 @@ snd_claimed(struct snd_state *st, int block, int abandon)
 	st->last_claim = n;
 	if (n > 0 && !c->dry_run)
 		resolve_expire(l->resolver, now);	/* before new lookups */
-	if (n < want && st->claim_skips) {
-		/* Not drained: try again when a slot frees, at once if one
-		 * did while the claim ran. */
-		st->skipped = st->ended == st->claim_ended;
-	} else if (n < want) {
-		st->drained = 1;
-		snd_schedule_wake(st, now);
+	capped = snd_capped(list, c->dry_run ? 0 : c->per_host, &hooks);
+	/* A claim locks the rows it looks at, those over the cap too: when
+	 * few webhooks filled the last one, the next looks at no more than
+	 * they and one more could give. */
+	st->want_cap = capped > 0 ? c->per_host * (hooks + 1) : 0;
+	if (n < want && capped == 0) {
+		if (st->nclaim_skip > 0) {
+			/* Not drained: all else is taken for now. */
+			snd_strs_free(&st->dry, &st->ndry);
+			st->dry = st->claim_skip;
+			st->ndry = st->nclaim_skip;
+			st->claim_skip = NULL;
+			st->nclaim_skip = 0;
+			st->dry_until = now + SND_DRY_SECS;
+		} else {
+			st->drained = 1;
+			snd_schedule_wake(st, now);
+		}
 	}
+	snd_strs_free(&st->claim_skip, &st->nclaim_skip);
 	for (j = list; j != NULL; j = next) {
 		next = j->next;
-		if (abandon) {
-			l->stats.abandoned++;
-			snd_job_free(j);
+		if (give_back) {
+			snd_give_back(st, j);
 			continue;
 		}
 		j->claimed = st->claim_sent;
@@ -835,6 +1012,9 @@ snd_timeout(const struct snd_state *st, double now)
 {
 	const struct snd_config	*c = &st->l->cfg;
 	double			 t = SND_WAIT_CAP_SECS;
+	const char		**skip;
+	size_t			 nskip;
+	int			 want;
 
 	if (st->ndone > 0 && st->nfin == 0 && st->db_up &&
 	    st->oldest_done + SND_FLUSH_SECS - now < t)
@@ -849,10 +1029,11 @@ snd_timeout(const struct snd_state *st, double now)
 	if ((st->nfin > 0 && st->l->db_ops->finish_fd(st->l->db) == -1) ||
 	    (st->claiming && st->l->db_ops->claim_fd(st->l->db) == -1))
 		t = 0;		/* nothing to wait on: look again */
-	if (!st->claiming && !st->drained && !st->skipped && !st->stopping &&
-	    st->db_up && !snd_behind(st, now) &&
-	    snd_free_slots(st) >= snd_threshold(c))
+	if (st->ndry > 0 && now < st->dry_until && st->dry_until - now < t)
+		t = st->dry_until - now;
+	if (snd_claim_ready(st, now, &want, &skip, &nskip))
 		t = 0;		/* room for another claim right away */
+	free(skip);
 	if (t < 0)
 		t = 0;
 	return (int)(t * 1000 + 0.999);
@@ -881,9 +1062,8 @@ snd_begin_stopping(struct snd_state *st, double now, const char *why)
 		log_info("%s: finishing %zu attempts in flight", why,
 		    st->inflight);
 	if ((left = snd_unhold(st, 1)) > 0)
-		log_warnx("%zu claimed notifications were waiting for a slot "
-		    "of their host and are not sent now; they are retried "
-		    "when their lease expires", left);
+		log_info("%zu claimed notifications were waiting for a slot "
+		    "and are not sent now; they are given back", left);
 }
 
 /* The summary line: totals since the sender started. */
@@ -945,6 +1125,7 @@ snd_run(struct snd_loop *l)
 		    st.stopping || st.ndone >= (size_t)l->cfg.batch ||
 		    now - st.oldest_done >= SND_FLUSH_SECS))
 			snd_flush(&st);
+		snd_give_back_now(&st, now);
 		snd_claim(&st, now);
 
 		/*
@@ -979,7 +1160,9 @@ snd_run(struct snd_loop *l)
 		if (l->cfg.follow && st.db_up) {
 			if ((n = l->db_ops->notified(l->db)) < 0)
 				snd_db_lost(&st, now);
-			else if (n > 0 && st.drained) {
+			else if (n > 0)
+				st.dry_until = 0;	/* new work */
+			if (n > 0 && st.drained) {
 				st.drained = 0;
 				continue;
 			}
@@ -1026,8 +1209,10 @@ snd_run(struct snd_loop *l)
 		if (db_i != -1 && fds[db_i].revents != 0) {
 			if ((n = l->db_ops->notified(l->db)) < 0)
 				snd_db_lost(&st, snd_mono());
-			else if (n > 0)
+			else if (n > 0) {
 				st.drained = 0;
+				st.dry_until = 0;
+			}
 		}
 		if (st.nfin > 0 && (fin_i == -1 || fds[fin_i].revents != 0))
 			snd_finished(&st, 0);
@@ -1039,9 +1224,10 @@ snd_run(struct snd_loop *l)
 			    l->db_ops->notified(l->db) : 0;
 			if (n >= 0)
 				snd_claimed(&st, 0, 0);
-			if (n > 0)
+			if (n > 0) {
 				st.drained = 0;
-			else if (n < 0)
+				st.dry_until = 0;
+			} else if (n < 0)
 				snd_db_lost(&st, snd_mono());
 		}
 		n = 0;
@@ -1053,8 +1239,8 @@ snd_run(struct snd_loop *l)
 		}
 		if (n > 0) {
 			st.ended += (unsigned long)n;
-			st.skipped = 0;
-			if (st.nheld > 0)
+			/* A stop requested meanwhile starts nothing new. */
+			if (st.nheld > 0 && !st.stopping && !*l->stop)
 				snd_unhold(&st, 0);
 		}
 		if (l->cfg.follow && st.drained && snd_mono() >= st.wake_at)
@@ -1070,6 +1256,18 @@ snd_run(struct snd_loop *l)
 
 	snd_claimed(&st, 1, 1);
 	snd_unhold(&st, 1);
+	snd_give_back_now(&st, snd_mono());
+	if (st.nback > 0) {
+		log_warnx("%zu claimed notifications could not be given back "
+		    "(no database); they are retried when their lease expires",
+		    st.nback);
+		l->stats.abandoned += st.nback;
+		while (st.nback > 0)
+			snd_job_free(st.back[--st.nback]);
+	}
+	free(st.back);
+	snd_strs_free(&st.claim_skip, &st.nclaim_skip);
+	snd_strs_free(&st.dry, &st.ndry);
 	while (st.nhosts > 0) {
 		/* Only hosts with attempts abandoned in flight are left. */
 		struct snd_host	*h = &st.hosts[--st.nhosts];

@@ -86,11 +86,12 @@ struct snd_db_ops {
 	int	(*connect)(void *);
 	int	(*connected)(void *);
 	/* Starts claiming up to batch due notifications under a lease of
-	 * lease seconds, none of the nskip webhooks in skip; the loop goes
-	 * on meanwhile, and calls nothing else on this connection but
+	 * lease seconds, none of the nskip webhooks in skip, at most
+	 * per_webhook of one webhook (0: any number); the loop goes on
+	 * meanwhile, and calls nothing else on this connection but
 	 * notified() until claim_result is over. 0, or -1 (logged). */
 	int	(*claim_start)(void *, int batch, int lease,
-		    const char *const *skip, size_t nskip);
+		    const char *const *skip, size_t nskip, int per_webhook);
 	/* The socket to poll while a claim runs, or -1. */
 	int	(*claim_fd)(void *);
 	/* The claim's rows, prepended to *list: their count; -2 while it
@@ -105,6 +106,11 @@ struct snd_db_ops {
 	 * for it instead), 0 when recorded or none was started, or an
 	 * SND_DB_ code. */
 	int	(*finish_result)(void *, int block);
+	/* Gives back n claimed jobs that were never attempted (due again
+	 * now, the attempt not counted), on the claim's connection while
+	 * no claim runs; blocks. How many were given back, or -1 (logged;
+	 * they wait for their lease then). */
+	int	(*release)(void *, struct snd_job *const *jobs, size_t n);
 	/* Seconds until the earliest pending notification is due: 0 with
 	 * *secs (<= 0 means now), 1 when none is pending, -1 on error. */
 	int	(*next_due)(void *, double *secs);
@@ -145,7 +151,9 @@ struct snd_stats {
 	unsigned long	 failed;	/* retried + dead */
 	unsigned long	 retried;
 	unsigned long	 dead;		/* 410 Gone included */
-	unsigned long	 abandoned;	/* claimed, never attempted */
+	unsigned long	 released;	/* claimed, given back unattempted */
+	unsigned long	 abandoned;	/* claimed, never attempted, left to
+					   the lease */
 	unsigned long	 unrecorded;	/* attempted, never finished */
 };
 

@@ -18,6 +18,7 @@ enum snd_pg_stmt {
 	SND_PG_CLAIM,
 	SND_PG_FINISH,
 	SND_PG_NEXT_DUE,
+	SND_PG_RELEASE,
 	SND_PG__MAX
 };
 
@@ -28,7 +29,7 @@ static const struct {
 	[SND_PG_CLAIM] = { "claim",
 	    "SELECT notification_id, attempt, webhook_id, callback_url, "
 	    "payload, secret, previous_secret "
-	    "FROM dlrhook.sender_claim($1::int, $2::int, $3::text[])" },
+	    "FROM dlrhook.sender_claim($1::int, $2::int, $3::text[], $4::int)" },
 	[SND_PG_FINISH] = { "finish",
 	    "SELECT dlrhook.sender_finish($1::uuid[], $2::int[], $3::text[], "
 	    "$4::float8[], $5::int[], $6::text[], $7::text[], $8::int[], "
@@ -38,6 +39,8 @@ static const struct {
 	[SND_PG_NEXT_DUE] = { "next_due",
 	    "SELECT extract(epoch FROM dlrhook.sender_next_due() - "
 	    "clock_timestamp())::float8" },
+	[SND_PG_RELEASE] = { "release",
+	    "SELECT dlrhook.sender_release($1::uuid[], $2::int[])" },
 };
 
 /* Columns of the claim, in the order selected above. */
@@ -241,12 +244,12 @@ snd_pg_result(PGconn *c)
 
 static int
 snd_pg_claim_start(void *ctx, int batch, int lease, const char *const *skip,
-    size_t nskip)
+    size_t nskip, int per_webhook)
 {
 	struct snd_pg	*p = ctx;
 	struct buf	 sk;
-	char		 b[16], l[16], line[512];
-	const char	*values[3] = { b, l, NULL };
+	char		 b[16], l[16], pw[16], line[512];
+	const char	*values[4] = { b, l, NULL, per_webhook > 0 ? pw : NULL };
 	size_t		 k;
 	int		 ok;
 
@@ -254,13 +257,14 @@ snd_pg_claim_start(void *ctx, int batch, int lease, const char *const *skip,
 		return -1;
 	snprintf(b, sizeof(b), "%d", batch);
 	snprintf(l, sizeof(l), "%d", lease);
+	snprintf(pw, sizeof(pw), "%d", per_webhook);
 	buf_init(&sk);
 	buf_puts(&sk, "{");
 	for (k = 0; k < nskip; k++)
 		snd_pg_elem(&sk, skip[k]);
 	buf_puts(&sk, "}");
 	values[2] = sk.data;
-	ok = PQsendQueryPrepared(p->conn, "claim", 3, values, NULL, NULL, 0);
+	ok = PQsendQueryPrepared(p->conn, "claim", 4, values, NULL, NULL, 0);
 	buf_free(&sk);
 	if (ok == 1)
 		return 0;
@@ -330,6 +334,46 @@ snd_pg_claim_result(void *ctx, int block, struct snd_job **list)
 	}
 	PQclear(res);
 	return n;
+}
+
+static int
+snd_pg_release(void *ctx, struct snd_job *const *jobs, size_t n)
+{
+	struct snd_pg	*p = ctx;
+	struct buf	 ids, attempts;
+	const char	*values[2];
+	char		 num[16];
+	PGresult	*res;
+	size_t		 i;
+	int		 rc = -1;
+
+	if (p->conn == NULL)
+		return -1;
+	buf_init(&ids);
+	buf_init(&attempts);
+	buf_puts(&ids, "{");
+	buf_puts(&attempts, "{");
+	for (i = 0; i < n; i++) {
+		snd_pg_elem(&ids, jobs[i]->id);
+		snprintf(num, sizeof(num), "%d", jobs[i]->attempt);
+		snd_pg_elem(&attempts, num);
+	}
+	buf_puts(&ids, "}");
+	buf_puts(&attempts, "}");
+	values[0] = ids.data;
+	values[1] = attempts.data;
+	res = PQexecPrepared(p->conn, "release", 2, values, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		rc = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	else {
+		pgconn_log("sender_release", res, p->conn);
+		if (PQstatus(p->conn) != CONNECTION_OK)
+			snd_pg_disconnect(p);
+	}
+	PQclear(res);
+	buf_free(&ids);
+	buf_free(&attempts);
+	return rc;
 }
 
 /* sender_finish's started_at: UTC with microseconds. */
@@ -567,6 +611,7 @@ const struct snd_db_ops snd_pg_ops = {
 	.connect = snd_pg_connect,
 	.connected = snd_pg_connected,
 	.claim_start = snd_pg_claim_start,
+	.release = snd_pg_release,
 	.claim_fd = snd_pg_claim_fd,
 	.claim_result = snd_pg_claim_result,
 	.finish_start = snd_pg_finish_start,

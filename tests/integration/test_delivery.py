@@ -240,6 +240,67 @@ def a_claim_passes_over_the_webhooks_it_is_told_to_skip(ctx):
          ids=ids)
 
 
+@test
+def a_claim_caps_rows_per_webhook_and_a_release_gives_them_back(ctx):
+    # The sender claims ahead of its slots, at most its --per-host cap of
+    # one webhook per claim; what it claimed and never sent (a stop) it
+    # gives back: due again at once, the attempt not counted, no attempt
+    # logged, and a stale release (another claim took it since) is ignored.
+    big, _ = ctx.hook("ok", "cap-big")
+    small, _ = ctx.hook("ok", "cap-small")
+    many = [big.record("cap-b-%d" % i) for i in range(5)]
+    few = [small.record("cap-s-%d" % i) for i in range(2)]
+    ids = "{%s}" % ",".join(many + few)
+    got = psql("SELECT notification_id, attempt FROM dlrhook.sender_claim("
+               "100, 60, '{}', 2) WHERE notification_id = ANY (:'ids'::uuid[])",
+               role="dlrhook_sender", ids=ids)
+    claimed = {r[0]: int(r[1]) for r in got}
+    check(len(set(many) & set(claimed)) == 2 and set(few) <= set(claimed)
+          and len(claimed) == 4,
+          "claimed %r: want 2 of the 5 of one webhook and both of the other"
+          % sorted(claimed))
+    check(set(many[:2]) <= set(claimed),
+          "the cap took %r, not the first due" % sorted(claimed))
+    for e in many[2:]:
+        n = notification(e)
+        check(n["attempts"] == 0 and n["due_in"] <= 0,
+              "%s over the cap is %r (want untouched)" % (e, n))
+    release = ("SELECT dlrhook.sender_release(:'ids'::uuid[], :'att'::int[])")
+    back = one(release, role="dlrhook_sender",
+               ids="{%s}" % ",".join(claimed),
+               att="{%s}" % ",".join(str(a) for a in claimed.values()))
+    check(back == "4", "released %s of 4" % back)
+    for e in claimed:
+        n = notification(e)
+        check(n["state"] == "pending" and n["attempts"] == 0 and
+              n["due_in"] <= 0, "released %s is %r (want due, 0 attempts)"
+              % (e, n))
+    logged = one("SELECT count(*) FROM dlrhook.attempts "
+                 "WHERE notification_id = ANY (:'ids'::uuid[])", ids=ids)
+    check(logged == "0", "%s attempts logged for released rows" % logged)
+    # Fenced: a release of attempt 1 after the row was claimed again (now
+    # attempt 2 by a claim after an expired lease) changes nothing.
+    e = many[0]
+    psql("UPDATE dlrhook.notifications SET attempts = 1 WHERE id = :'id'",
+         id=e)
+    again = psql("SELECT attempt FROM dlrhook.sender_claim(100, 60, '{}', 5) "
+                 "WHERE notification_id = :'id'", role="dlrhook_sender", id=e)
+    check(again == [["2"]], "claimed again as %r, want attempt 2" % again)
+    back = one(release, role="dlrhook_sender", ids="{%s}" % e, att="{1}")
+    n = notification(e)
+    check(back == "0" and n["attempts"] == 2 and n["due_in"] > 30,
+          "a stale release gave back %s; row %r" % (back, n))
+    try:
+        psql("SELECT dlrhook.sender_claim(10, 60, '{}', 0)",
+             role="dlrhook_sender")
+    except SqlError as err:
+        check("must be positive" in err.stderr, err.stderr)
+    else:
+        raise Failure("a claim with 0 rows per webhook was accepted")
+    psql("DELETE FROM dlrhook.notifications WHERE id = ANY (:'ids'::uuid[])",
+         ids=ids)
+
+
 # --- delivery ----------------------------------------------------------------
 
 @test

@@ -54,7 +54,7 @@ API_FUNCS = {"api_check", "api_webhook_get", "api_webhook_create",
              "api_webhook_replace", "api_webhook_delete", "api_secret_get",
              "api_secret_rotate"}
 SENDER_FUNCS = {"sender_claim", "sender_finish", "sender_next_due",
-                "prune_attempts"}
+                "sender_release", "prune_attempts"}
 PLATFORM_FUNCS = {"record_delivery_status"}
 EXPECTED_EXECUTE = {API: API_FUNCS, SENDER: SENDER_FUNCS,
                     PLATFORM: PLATFORM_FUNCS}
@@ -79,6 +79,7 @@ CALLS = {
                      "NULL::text[], NULL::text[], NULL::int[], "
                      "NULL::timestamptz[], NULL::text[])",
     "sender_next_due": "dlrhook.sender_next_due()",
+    "sender_release": "dlrhook.sender_release(NULL::uuid[], NULL::int[])",
     "record_delivery_status": "dlrhook.record_delivery_status(-1, 'm', 'SMS', "
                               "'SENT', now())",
     "create_account": "dlrhook.create_account('privilege test')",
