@@ -707,19 +707,13 @@ snd_unhold(struct snd_state *st, int all)
 	size_t		 left = 0;
 
 	while ((j = snd_jobq_pop(&st->held)) != NULL) {
+		/* With every slot taken, the rest wait in order. */
 		if (!all && (int)st->inflight >= st->l->cfg.concurrency) {
-			/* No slot left: the rest wait, in order. */
-			j->next = st->held.head;
-			if (rest.tail == NULL)
-				rest.head = j;
-			else
-				rest.tail->next = j;
-			rest.tail = st->held.tail != NULL ? st->held.tail : j;
-			st->held.head = st->held.tail = NULL;
-			break;
+			snd_jobq_push(&rest, j);
+			continue;
 		}
 		h = snd_host_find(st, j->host);
-		if (!all && !snd_can_launch(st, h)) {
+		if (!all && snd_host_full(st, h)) {
 			snd_jobq_push(&rest, j);
 			continue;
 		}
@@ -799,11 +793,12 @@ snd_free_slots(const struct snd_state *st)
 	return want > c->batch ? c->batch : want;
 }
 
-/* The webhooks of the hosts at their cap: what the next claim skips. */
-static const char **
+/* The webhooks of the hosts at their cap, copies: what the next claim
+ * skips. */
+static char **
 snd_skip_list(const struct snd_state *st, size_t *n)
 {
-	const char	**skip = NULL;
+	char		**skip = NULL;
 	size_t		 i, k, cap = 0;
 
 	*n = 0;
@@ -815,7 +810,7 @@ snd_skip_list(const struct snd_state *st, size_t *n)
 				cap = cap == 0 ? 8 : cap * 2;
 				skip = xrealloc(skip, cap * sizeof(*skip));
 			}
-			skip[(*n)++] = st->hosts[i].hooks[k].id;
+			skip[(*n)++] = xstrdup(st->hosts[i].hooks[k].id);
 		}
 	}
 	return skip;
@@ -843,53 +838,55 @@ snd_strs_free(char ***v, size_t *n)
 	*v = NULL;
 }
 
-/*
- * A claim that skips these webhooks would find nothing: the last one that
- * skipped them all (and maybe more) came back short, not long ago. Without
- * this, a host with a long backlog at its cap made every claim step over
- * its whole backlog again, one claim per finished attempt.
- */
+/* The webhook is one of a host that has its cap in flight and as many
+ * waiting: claims skip it. */
 static int
-snd_dry(const struct snd_state *st, const char **skip, size_t nskip,
-    double now)
+snd_hook_skipped(const struct snd_state *st, const char *webhook)
 {
 	size_t	 i, k;
 
-	if (nskip == 0 || st->ndry == 0 || now >= st->dry_until)
-		return 0;
-	for (i = 0; i < st->ndry; i++) {
-		for (k = 0; k < nskip; k++)
-			if (strcmp(st->dry[i], skip[k]) == 0)
-				break;
-		if (k == nskip)
-			return 0;	/* that one has room again */
+	for (i = 0; i < st->nhosts; i++) {
+		if (!snd_host_stocked(st, &st->hosts[i]))
+			continue;
+		for (k = 0; k < st->hosts[i].nhooks; k++)
+			if (strcmp(st->hosts[i].hooks[k].id, webhook) == 0)
+				return 1;
 	}
+	return 0;
+}
+
+/*
+ * A claim now would find nothing: the last one that skipped webhooks came
+ * back short not long ago, and every one it skipped is still skipped.
+ * Without this, a host with a long backlog at its cap made every claim
+ * step over its whole backlog again, one claim per finished attempt.
+ */
+static int
+snd_dry(const struct snd_state *st, double now)
+{
+	size_t	 i;
+
+	if (st->ndry == 0 || now >= st->dry_until)
+		return 0;
+	for (i = 0; i < st->ndry; i++)
+		if (!snd_hook_skipped(st, st->dry[i]))
+			return 0;	/* that one has room again */
 	return 1;
 }
 
-/* A claim is worth starting now; *skip (the caller frees it) and *nskip
- * are what it skips, *want its rows. */
+/* A claim is worth starting now, of *want rows. */
 static int
-snd_claim_ready(const struct snd_state *st, double now, int *want,
-    const char ***skip, size_t *nskip)
+snd_claim_ready(const struct snd_state *st, double now, int *want)
 {
 	const struct snd_config	*c = &st->l->cfg;
 
-	*skip = NULL;
-	*nskip = 0;
 	if (st->claiming || st->drained || st->stopping || !st->db_up ||
 	    snd_behind(st, now))
 		return 0;
 	*want = snd_free_slots(st);
 	if (*want <= 0 || (st->inflight > 0 && *want < snd_threshold(c)))
 		return 0;
-	*skip = snd_skip_list(st, nskip);
-	if (snd_dry(st, *skip, *nskip, now)) {
-		free(*skip);
-		*skip = NULL;
-		return 0;
-	}
-	return 1;
+	return !snd_dry(st, now);
 }
 
 /* Starts claiming as many rows as there are free transfer slots. */
@@ -898,25 +895,25 @@ snd_claim(struct snd_state *st, double now)
 {
 	struct snd_loop		*l = st->l;
 	const struct snd_config	*c = &l->cfg;
-	const char		**skip;
-	size_t			 nskip, k;
+	char			**skip;
+	size_t			 nskip;
 	int			 want;
 
-	if (!snd_claim_ready(st, now, &want, &skip, &nskip))
+	if (!snd_claim_ready(st, now, &want))
 		return;
+	skip = snd_skip_list(st, &nskip);
 	if (l->db_ops->claim_start(l->db, want, c->lease,
 	    (const char *const *)skip, nskip, c->dry_run ? 0 : c->per_host) == 0) {
 		st->claiming = want;
 		st->claim_sent = now;
+		/* Kept: if it comes back short, what it skipped is dry. */
 		snd_strs_free(&st->claim_skip, &st->nclaim_skip);
-		if (nskip > 0)
-			st->claim_skip = xcalloc(nskip, sizeof(char *));
-		for (k = 0; k < nskip; k++)
-			st->claim_skip[k] = xstrdup(skip[k]);
+		st->claim_skip = skip;
 		st->nclaim_skip = nskip;
-	} else
+	} else {
+		snd_strs_free(&skip, &nskip);
 		snd_db_lost(st, now);
-	free(skip);
+	}
 }
 
 /*
@@ -1012,8 +1009,6 @@ snd_timeout(const struct snd_state *st, double now)
 {
 	const struct snd_config	*c = &st->l->cfg;
 	double			 t = SND_WAIT_CAP_SECS;
-	const char		**skip;
-	size_t			 nskip;
 	int			 want;
 
 	if (st->ndone > 0 && st->nfin == 0 && st->db_up &&
@@ -1031,9 +1026,8 @@ snd_timeout(const struct snd_state *st, double now)
 		t = 0;		/* nothing to wait on: look again */
 	if (st->ndry > 0 && now < st->dry_until && st->dry_until - now < t)
 		t = st->dry_until - now;
-	if (snd_claim_ready(st, now, &want, &skip, &nskip))
+	if (snd_claim_ready(st, now, &want))
 		t = 0;		/* room for another claim right away */
-	free(skip);
 	if (t < 0)
 		t = 0;
 	return (int)(t * 1000 + 0.999);
