@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "body.h"
 #include "handler.h"
 #include "route.h"
@@ -15,48 +13,26 @@
 /* Longer keys are refused without asking the database. */
 #define KEY_MAX_LEN	256
 
-static char *
-json_render(json_object *o)
-{
-	char	*s;
-
-	s = xstrdup(json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return s;
-}
-
-static json_object *
-webhook_json(const struct webhook *w)
-{
-	json_object	*o;
-
-	o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_string(w->id));
-	json_object_object_add(o, "callbackUrl",
-	    json_object_new_string(w->callback_url));
-	json_object_object_add(o, "status",
-	    json_object_new_string(webhook_status_name(w->status)));
-	json_object_object_add(o, "createdAt",
-	    json_object_new_string(w->created_at));
-	json_object_object_add(o, "updatedAt",
-	    json_object_new_string(w->updated_at));
-	return o;
-}
-
 /* A webhook response; secret, when given, is added as signingSecret. */
 static struct response *
 webhook_response(int status, const struct webhook *w, const char *secret)
 {
 	struct response	*r;
-	json_object	*o;
+	struct buf	 b;
 
-	o = webhook_json(w);
+	buf_init(&b);
+	buf_reserve(&b, 256);
+	buf_puts(&b, "{");
+	buf_json_str(&b, "id", w->id);
+	buf_json_str(&b, "callbackUrl", w->callback_url);
+	buf_json_str(&b, "status", webhook_status_name(w->status));
+	buf_json_str(&b, "createdAt", w->created_at);
+	buf_json_str(&b, "updatedAt", w->updated_at);
 	if (secret != NULL)
-		json_object_object_add(o, "signingSecret",
-		    json_object_new_string(secret));
+		buf_json_str(&b, "signingSecret", secret);
+	buf_puts(&b, "}");
 	r = resp_new(status);
-	resp_set_json(r, json_render(o));
+	resp_set_json(r, buf_release(&b));
 	return r;
 }
 
@@ -64,12 +40,14 @@ static struct response *
 secret_response(const char *secret)
 {
 	struct response	*r;
-	json_object	*o;
+	struct buf	 b;
 
-	o = json_object_new_object();
-	json_object_object_add(o, "signingSecret", json_object_new_string(secret));
+	buf_init(&b);
+	buf_puts(&b, "{");
+	buf_json_str(&b, "signingSecret", secret);
+	buf_puts(&b, "}");
 	r = resp_new(200);
-	resp_set_json(r, json_render(o));
+	resp_set_json(r, buf_release(&b));
 	return r;
 }
 

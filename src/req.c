@@ -77,27 +77,37 @@ req_uri_path(const struct req_source *src)
 /*
  * Reads the body: up to REQ_BODY_MAX bytes are kept; anything beyond is
  * read and dropped so that the web server is never left blocked writing a
- * body nobody reads, and the request is flagged as too large.
+ * body nobody reads, and the request is flagged as too large. The buffer
+ * grows with what arrives: a GET, which has no body, allocates nothing
+ * (a 64 KiB buffer per request was a tenth of the API's own CPU time:
+ * malloc and its consolidation on free).
  */
 static void
 req_body_read(const struct req_source *src, struct request *req)
 {
-	char	 sink[8192];
-	size_t	 cap = REQ_BODY_MAX + 1;
-	int	 n;
+	struct buf	 b;
+	char		 chunk[8192];
+	size_t		 keep;
+	int		 n;
 
+	buf_init(&b);
 	if (req->content_length > REQ_BODY_MAX)
 		req->body_too_large = true;
-	else {
-		req->body = xmalloc(cap);
-		while (req->body_len < REQ_BODY_MAX &&
-		    (n = src->read(src->arg, req->body + req->body_len,
-		    (int)(REQ_BODY_MAX - req->body_len))) > 0)
-			req->body_len += (size_t)n;
-		req->body[req->body_len] = '\0';
+	while ((n = src->read(src->arg, chunk, sizeof(chunk))) > 0) {
+		keep = req->body_too_large ? 0 : REQ_BODY_MAX - b.len;
+		if ((size_t)n > keep)
+			req->body_too_large = true;
+		else
+			keep = (size_t)n;
+		if (keep > 0)
+			buf_append(&b, chunk, keep);
 	}
-	while ((n = src->read(src->arg, sink, sizeof(sink))) > 0)
-		req->body_too_large = true;
+	if (req->body_too_large)
+		buf_free(&b);
+	else if (b.len > 0) {
+		req->body_len = b.len;
+		req->body = buf_release(&b);
+	}
 }
 
 struct request *

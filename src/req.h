@@ -25,7 +25,7 @@ struct request {
 	char		*api_key;	/* NULL when the header is absent */
 	char		*content_type;	/* NULL when absent */
 	long long	 content_length; /* -1 when absent or unparsable */
-	char		*body;		/* NUL-terminated; NULL when not read */
+	char		*body;		/* NUL-terminated; NULL when empty or too large */
 	size_t		 body_len;
 	bool		 body_too_large; /* more than REQ_BODY_MAX was sent */
 };

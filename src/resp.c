@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "resp.h"
 #include "util.h"
 
@@ -45,20 +43,19 @@ struct response *
 resp_problem(enum dlr_err e, const char *detail)
 {
 	struct response	*r;
-	json_object	*o;
+	struct buf	 b;
 
 	r = resp_new(err_status(e));
-	o = json_object_new_object();
-	json_object_object_add(o, "type", json_object_new_string(err_type(e)));
-	json_object_object_add(o, "title", json_object_new_string(err_title(e)));
-	json_object_object_add(o, "status", json_object_new_int(r->status));
-	json_object_object_add(o, "detail", json_object_new_string(
-	    detail != NULL ? detail : err_detail(e)));
-	r->body = xstrdup(json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	r->body_len = strlen(r->body);
+	buf_init(&b);
+	buf_puts(&b, "{");
+	buf_json_str(&b, "type", err_type(e));
+	buf_json_str(&b, "title", err_title(e));
+	buf_json_int(&b, "status", r->status);
+	buf_json_str(&b, "detail", detail != NULL ? detail : err_detail(e));
+	buf_puts(&b, "}");
+	r->body_len = b.len;
+	r->body = buf_release(&b);
 	r->content_type = xstrdup("application/problem+json");
-	json_object_put(o);
 	return r;
 }
 
@@ -73,6 +70,7 @@ resp_render(const struct response *r, size_t *len)
 	struct buf	 b;
 
 	buf_init(&b);
+	buf_reserve(&b, 160 + (r->body != NULL ? r->body_len : 0));
 	buf_printf(&b, "Status: %d %s\r\n", r->status, err_reason(r->status));
 	buf_puts(&b, "Cache-Control: no-store\r\n");
 	if (r->content_type != NULL)

@@ -123,22 +123,93 @@ buf_puts(struct buf *b, const char *s)
 	buf_append(b, s, strlen(s));
 }
 
+/* Formats in place when it fits, which it mostly does: one pass, not two. */
 void
 buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list	 ap;
 	int	 n;
 
+	buf_grow(b, 0);
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		oom();
-	buf_grow(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	if ((size_t)n >= b->cap - b->len) {
+		buf_grow(b, (size_t)n);
+		va_start(ap, fmt);
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
+}
+
+void
+buf_reserve(struct buf *b, size_t n)
+{
+	buf_grow(b, n);
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped,
+ * everything else (UTF-8 included) as it is. */
+static void
+buf_json_string(struct buf *b, const char *s)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const char		*run;
+	char			 esc[6] = { '\\', 'u', '0', '0' };
+	unsigned char		 c;
+
+	buf_append(b, "\"", 1);
+	for (run = s; *s != '\0'; s++) {
+		c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_append(b, run, (size_t)(s - run));
+		run = s + 1;
+		switch (c) {
+		case '"':	buf_append(b, "\\\"", 2); break;
+		case '\\':	buf_append(b, "\\\\", 2); break;
+		case '\n':	buf_append(b, "\\n", 2); break;
+		case '\r':	buf_append(b, "\\r", 2); break;
+		case '\t':	buf_append(b, "\\t", 2); break;
+		default:
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 0xf];
+			buf_append(b, esc, sizeof(esc));
+			break;
+		}
+	}
+	buf_append(b, run, (size_t)(s - run));
+	buf_append(b, "\"", 1);
+}
+
+/* The separator before a member: none after the opening brace. */
+static void
+buf_json_name(struct buf *b, const char *name)
+{
+	if (b->len > 0 && b->data[b->len - 1] != '{')
+		buf_append(b, ",", 1);
+	buf_json_string(b, name);
+	buf_append(b, ":", 1);
+}
+
+void
+buf_json_str(struct buf *b, const char *name, const char *value)
+{
+	buf_json_name(b, name);
+	if (value == NULL)
+		buf_puts(b, "null");
+	else
+		buf_json_string(b, value);
+}
+
+void
+buf_json_int(struct buf *b, const char *name, long long value)
+{
+	buf_json_name(b, name);
+	buf_printf(b, "%lld", value);
 }
 
 char *

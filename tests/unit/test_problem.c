@@ -81,6 +81,45 @@ problem_detail_is_escaped_json(void **state)
 	resp_free(r);
 }
 
+/* Every byte a string can hold, and UTF-8, comes back from a JSON parser
+ * as it went in; names are escaped as values are; NULL is null. */
+static void
+json_members_round_trip_through_a_parser(void **state)
+{
+	struct buf	 b;
+	json_object	*o, *v;
+	char		 all[128 + 16];
+	int		 i;
+
+	(void)state;
+	for (i = 1; i < 128; i++)
+		all[i - 1] = (char)i;
+	strcpy(all + 127, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	buf_init(&b);
+	buf_puts(&b, "{");
+	buf_json_str(&b, "all", all);
+	buf_json_str(&b, "na\"me\\", "v");
+	buf_json_str(&b, "none", NULL);
+	buf_json_int(&b, "n", -9007199254740991LL);
+	buf_json_str(&b, "empty", "");
+	buf_puts(&b, "}");
+	o = json_tokener_parse(b.data);
+	assert_non_null(o);
+	assert_int_equal(json_object_object_length(o), 5);
+	assert_string_equal(field(o, "all"), all);
+	assert_string_equal(field(o, "na\"me\\"), "v");
+	assert_true(json_object_object_get_ex(o, "none", &v));
+	assert_null(v);
+	assert_true(json_object_object_get_ex(o, "n", &v));
+	assert_true(json_object_is_type(v, json_type_int));
+	assert_true(json_object_get_int64(v) == -9007199254740991LL);
+	assert_string_equal(field(o, "empty"), "");
+	for (i = 0; i < (int)b.len; i++)
+		assert_true((unsigned char)b.data[i] >= 0x20);
+	json_object_put(o);
+	buf_free(&b);
+}
+
 static void
 render_writes_status_headers_and_body(void **state)
 {
@@ -153,6 +192,7 @@ main(void)
 		cmocka_unit_test(every_error_maps_to_its_status),
 		cmocka_unit_test(problem_has_type_title_status_detail),
 		cmocka_unit_test(problem_detail_is_escaped_json),
+		cmocka_unit_test(json_members_round_trip_through_a_parser),
 		cmocka_unit_test(render_writes_status_headers_and_body),
 		cmocka_unit_test(render_204_has_no_body_or_type),
 		cmocka_unit_test(render_405_carries_allow),

@@ -1,14 +1,148 @@
-/* test_route.c: routing, methods, Allow headers and content-type matching. */
+/* test_route.c: reading a request; routing, methods, Allow headers and
+ * content-type matching. */
 #include "config.h"
 
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "req.h"
 #include "route.h"
+
+/* A request source as libfcgi would be one: CGI parameters, and a body
+ * handed out at most `chunk` bytes per read. */
+struct fake_src {
+	const char	*const *params;	/* name, value, ..., NULL */
+	const char	*body;
+	size_t		 body_len, off, chunk;
+	int		 reads;
+};
+
+static const char *
+fake_param(void *arg, const char *name)
+{
+	struct fake_src		*f = arg;
+	const char *const	*p;
+
+	for (p = f->params; p[0] != NULL; p += 2)
+		if (strcmp(p[0], name) == 0)
+			return p[1];
+	return NULL;
+}
+
+static int
+fake_read(void *arg, char *buf, int n)
+{
+	struct fake_src	*f = arg;
+	size_t		 k = f->body_len - f->off;
+
+	f->reads++;
+	if (k > (size_t)n)
+		k = (size_t)n;
+	if (k > f->chunk)
+		k = f->chunk;
+	memcpy(buf, f->body + f->off, k);
+	f->off += k;
+	return (int)k;
+}
+
+static struct request *
+read_request(struct fake_src *f)
+{
+	struct req_source	 src = { fake_param, fake_read, f };
+
+	return req_from_source(&src);
+}
+
+static void
+a_get_has_no_body_and_no_buffer(void **state)
+{
+	static const char *const params[] = { "REQUEST_METHOD", "GET",
+	    "PATH_INFO", "/delivery-status", "REQUEST_URI",
+	    "//webhooks/delivery-status?x=1", "HTTP_X_API_KEY", "k", NULL };
+	struct fake_src	 f = { params, "", 0, 0, 1, 0 };
+	struct request	*r;
+
+	(void)state;
+	r = read_request(&f);
+	assert_int_equal(r->method, REQ_GET);
+	assert_string_equal(r->path, "/delivery-status");
+	assert_string_equal(r->uri_path, "/webhooks/delivery-status");
+	assert_string_equal(r->api_key, "k");
+	assert_null(r->content_type);
+	assert_int_equal(r->content_length, -1);
+	assert_null(r->body);
+	assert_int_equal(r->body_len, 0);
+	assert_false(r->body_too_large);
+	req_free(r);
+}
+
+/* Bodies arrive in pieces; what is kept is every byte, in order, up to
+ * REQ_BODY_MAX; one byte more is too large, and the rest is still read to
+ * its end so that the web server is not left writing into a full pipe. */
+static void
+a_body_is_read_whole_up_to_its_limit(void **state)
+{
+	static const char *const params[] = { "REQUEST_METHOD", "PUT",
+	    "CONTENT_TYPE", "application/json", NULL };
+	static const size_t	 chunks[] = { 1, 7, 4096, 8192 };
+	static const size_t	 sizes[] = { 1, 8191, REQ_BODY_MAX,
+	    REQ_BODY_MAX + 1, 3 * REQ_BODY_MAX };
+	struct fake_src		 f = { params, NULL, 0, 0, 0, 0 };
+	struct request		*r;
+	char			*body;
+	size_t			 i, j, k;
+
+	(void)state;
+	body = malloc(3 * REQ_BODY_MAX);
+	assert_non_null(body);
+	for (k = 0; k < 3 * REQ_BODY_MAX; k++)
+		body[k] = (char)('a' + k % 26);
+	for (i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++)
+		for (j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
+			f.body = body;
+			f.body_len = sizes[j];
+			f.off = 0;
+			f.chunk = chunks[i];
+			print_message("body %zu in pieces of %zu\n", sizes[j],
+			    chunks[i]);
+			r = read_request(&f);
+			assert_int_equal(f.off, sizes[j]);
+			if (sizes[j] > REQ_BODY_MAX) {
+				assert_true(r->body_too_large);
+				assert_null(r->body);
+			} else {
+				assert_false(r->body_too_large);
+				assert_int_equal(r->body_len, sizes[j]);
+				assert_memory_equal(r->body, body, sizes[j]);
+				assert_int_equal(r->body[sizes[j]], '\0');
+			}
+			req_free(r);
+		}
+	free(body);
+}
+
+/* A Content-Length above the limit is refused whatever arrives. */
+static void
+a_declared_length_above_the_limit_is_too_large(void **state)
+{
+	static const char *const params[] = { "REQUEST_METHOD", "POST",
+	    "CONTENT_LENGTH", "65537", NULL };
+	struct fake_src	 f = { params, "{}", 2, 0, 2, 0 };
+	struct request	*r;
+
+	(void)state;
+	r = read_request(&f);
+	assert_int_equal(r->content_length, REQ_BODY_MAX + 1);
+	assert_true(r->body_too_large);
+	assert_null(r->body);
+	assert_int_equal(f.off, 2);
+	req_free(r);
+}
 
 static void
 resource_paths_match_their_routes(void **state)
@@ -124,6 +258,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(a_get_has_no_body_and_no_buffer),
+		cmocka_unit_test(a_body_is_read_whole_up_to_its_limit),
+		cmocka_unit_test(a_declared_length_above_the_limit_is_too_large),
 		cmocka_unit_test(resource_paths_match_their_routes),
 		cmocka_unit_test(other_paths_match_nothing),
 		cmocka_unit_test(each_route_allows_exactly_its_methods),

@@ -1,4 +1,5 @@
-/* test_sig.c: signatures match Standard Webhooks, rotations sign twice. */
+/* test_sig.c: signatures match Standard Webhooks, rotations sign twice;
+ * API key hashes and new secrets. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -10,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "secret.h"
 #include "sig.h"
 
 /* The published Standard Webhooks / Svix reference vector. */
@@ -124,6 +126,42 @@ key_length_ignores_padding(void **state)
 	assert_int_equal(sig_key(REF_SECRET, key), 24);
 }
 
+/* The key hash is SHA-256, as create_api_key's in SQL (FIPS 180-2's
+ * vectors), the same at every call; new secrets differ and look right. */
+static void
+key_hashes_are_sha256_and_secrets_are_fresh(void **state)
+{
+	static const uint8_t	 abc[KEY_HASH_LEN] = {
+		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41,
+		0x40, 0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3,
+		0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00,
+		0x15, 0xad };
+	static const uint8_t	 empty[KEY_HASH_LEN] = {
+		0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb,
+		0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4,
+		0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52,
+		0xb8, 0x55 };
+	uint8_t			 h[KEY_HASH_LEN];
+	char			*a, *b;
+	int			 i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		secret_key_hash("abc", h);
+		assert_memory_equal(h, abc, KEY_HASH_LEN);
+		secret_key_hash("", h);
+		assert_memory_equal(h, empty, KEY_HASH_LEN);
+	}
+	a = secret_new();
+	b = secret_new();
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_string_not_equal(a, b);
+	assert_int_equal(strncmp(a, SECRET_PREFIX, strlen(SECRET_PREFIX)), 0);
+	free(a);
+	free(b);
+}
+
 int
 main(void)
 {
@@ -135,6 +173,7 @@ main(void)
 		cmocka_unit_test(timestamp_and_body_change_the_signature),
 		cmocka_unit_test(malformed_secrets_are_refused),
 		cmocka_unit_test(key_length_ignores_padding),
+		cmocka_unit_test(key_hashes_are_sha256_and_secrets_are_fresh),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
