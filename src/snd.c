@@ -83,10 +83,11 @@ snd_clock(clockid_t id)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Monotonic seconds, by the loop's clock when a test gives it one. */
 static double
-snd_mono(void)
+snd_mono(const struct snd_loop *l)
 {
-	return snd_clock(CLOCK_MONOTONIC);
+	return l->mono != NULL ? l->mono() : snd_clock(CLOCK_MONOTONIC);
 }
 
 void
@@ -349,7 +350,7 @@ static void
 snd_complete(struct snd_state *st, struct snd_job *j)
 {
 	struct snd_loop	*l = st->l;
-	double		 now = snd_mono();
+	double		 now = snd_mono(st->l);
 
 	j->duration_ms = (int)((now - j->mono_start) * 1000 + 0.5);
 	if (j->excerpt_len > SND_EXCERPT_MAX)
@@ -444,7 +445,7 @@ snd_finished(struct snd_state *st, int block)
 		return;
 	st->nfin = 0;
 	if (rc == SND_DB_LOST) {
-		snd_db_lost(st, snd_mono());
+		snd_db_lost(st, snd_mono(st->l));
 		return;
 	}
 	if (rc == SND_DB_REJECTED) {
@@ -457,7 +458,7 @@ snd_finished(struct snd_state *st, int block)
 	snd_done_drop(st, n);
 	/* A retry may now be due before the time we meant to wake. */
 	if (retries && st->drained && l->cfg.follow)
-		snd_schedule_wake(st, snd_mono());
+		snd_schedule_wake(st, snd_mono(st->l));
 }
 
 /*
@@ -475,11 +476,11 @@ snd_flush(struct snd_state *st)
 		return;
 	if (n > SND_FINISH_CHUNK)
 		n = SND_FINISH_CHUNK;
-	st->oldest_done = snd_mono();	/* of those left for the next call */
+	st->oldest_done = snd_mono(st->l);	/* of those left for the next call */
 	if ((rc = l->db_ops->finish_start(l->db, st->done, n)) == 0)
 		st->nfin = n;
 	else if (rc == SND_DB_LOST)
-		snd_db_lost(st, snd_mono());
+		snd_db_lost(st, snd_mono(st->l));
 	else
 		snd_refused(st, n);
 }
@@ -601,7 +602,7 @@ snd_launch(struct snd_state *st, struct snd_job *j, struct snd_host *h)
 {
 	struct snd_loop	*l = st->l;
 
-	j->mono_start = snd_mono();
+	j->mono_start = snd_mono(st->l);
 	j->started = snd_clock(CLOCK_REALTIME);
 	j->timestamp = (long long)time(NULL);
 	j->signature = sig_header(j->secret, j->prev_secret, j->id,
@@ -642,7 +643,7 @@ snd_begin(struct snd_state *st, struct snd_job *j)
 	struct snd_loop		*l = st->l;
 	struct resolve_dest	 d;
 	struct snd_host		*h;
-	double			 now = snd_mono();
+	double			 now = snd_mono(st->l);
 
 	j->next = NULL;
 	if (l->cfg.dry_run) {
@@ -703,7 +704,7 @@ snd_unhold(struct snd_state *st, int all)
 	struct snd_jobq	 rest = { NULL, NULL };
 	struct snd_job	*j;
 	struct snd_host	*h;
-	double		 now = snd_mono();
+	double		 now = snd_mono(st->l);
 	size_t		 left = 0;
 
 	while ((j = snd_jobq_pop(&st->held)) != NULL) {
@@ -964,7 +965,7 @@ snd_claimed(struct snd_state *st, int block, int give_back)
 	    (n = l->db_ops->claim_result(l->db, block, &list)) == -2)
 		return;
 	st->claiming = 0;
-	now = snd_mono();
+	now = snd_mono(st->l);
 	if (n < 0) {
 		snd_db_lost(st, now);
 		return;
@@ -1066,7 +1067,7 @@ snd_report(const struct snd_loop *l, double began)
 {
 	log_info("delivered=%lu failed=%lu retried=%lu dead=%lu seconds=%.1f",
 	    l->stats.delivered, l->stats.failed, l->stats.retried,
-	    l->stats.dead, snd_mono() - began);
+	    l->stats.dead, snd_mono(l) - began);
 }
 
 int
@@ -1081,7 +1082,7 @@ snd_run(struct snd_loop *l)
 	memset(&st, 0, sizeof(st));
 	st.l = l;
 	st.backoff = 1;
-	st.began = snd_mono();
+	st.began = snd_mono(l);
 	st.reported = st.began;
 	if (l->uniform == NULL)
 		l->uniform = retry_uniform;
@@ -1096,7 +1097,7 @@ snd_run(struct snd_loop *l)
 	}
 
 	for (;;) {
-		now = snd_mono();
+		now = snd_mono(l);
 		if (*l->stop >= 2)
 			break;
 		if (*l->stop)
@@ -1202,7 +1203,7 @@ snd_run(struct snd_loop *l)
 			snd_drain_fd(l->wake_fd);
 		if (db_i != -1 && fds[db_i].revents != 0) {
 			if ((n = l->db_ops->notified(l->db)) < 0)
-				snd_db_lost(&st, snd_mono());
+				snd_db_lost(&st, snd_mono(l));
 			else if (n > 0) {
 				st.drained = 0;
 				st.dry_until = 0;
@@ -1222,7 +1223,7 @@ snd_run(struct snd_loop *l)
 				st.drained = 0;
 				st.dry_until = 0;
 			} else if (n < 0)
-				snd_db_lost(&st, snd_mono());
+				snd_db_lost(&st, snd_mono(l));
 		}
 		n = 0;
 		while ((j = l->http_ops->done(l->http)) != NULL) {
@@ -1237,7 +1238,7 @@ snd_run(struct snd_loop *l)
 			if (st.nheld > 0 && !st.stopping && !*l->stop)
 				snd_unhold(&st, 0);
 		}
-		if (l->cfg.follow && st.drained && snd_mono() >= st.wake_at)
+		if (l->cfg.follow && st.drained && snd_mono(l) >= st.wake_at)
 			st.drained = 0;
 		/* A daemon's summary comes once a minute, when there was work. */
 		if (l->cfg.follow && now - st.reported >= SND_REPORT_SECS &&
@@ -1250,7 +1251,7 @@ snd_run(struct snd_loop *l)
 
 	snd_claimed(&st, 1, 1);
 	snd_unhold(&st, 1);
-	snd_give_back_now(&st, snd_mono());
+	snd_give_back_now(&st, snd_mono(l));
 	if (st.nback > 0) {
 		log_warnx("%zu claimed notifications could not be given back "
 		    "(no database); they are retried when their lease expires",

@@ -172,6 +172,9 @@ struct snd_loop {
 	int				 wake_fd;
 	/* Jitter draws in [0, 1]: retry_uniform unless a test fixes it. */
 	double				(*uniform)(void);
+	/* Monotonic seconds for leases, deadlines and --max-seconds:
+	 * CLOCK_MONOTONIC when NULL; a test's own clock otherwise. */
+	double				(*mono)(void);
 	struct snd_stats		 stats;
 };
 
