@@ -93,6 +93,8 @@ req_body_read(const struct req_source *src, struct request *req)
 	buf_init(&b);
 	if (req->content_length > REQ_BODY_MAX)
 		req->body_too_large = true;
+	else if (req->content_length > 0)
+		buf_reserve(&b, (size_t)req->content_length);
 	while ((n = src->read(src->arg, chunk, sizeof(chunk))) > 0) {
 		keep = req->body_too_large ? 0 : REQ_BODY_MAX - b.len;
 		if ((size_t)n > keep)
@@ -102,9 +104,9 @@ req_body_read(const struct req_source *src, struct request *req)
 		if (keep > 0)
 			buf_append(&b, chunk, keep);
 	}
-	if (req->body_too_large)
+	if (req->body_too_large || b.len == 0)
 		buf_free(&b);
-	else if (b.len > 0) {
+	else {
 		req->body_len = b.len;
 		req->body = buf_release(&b);
 	}

@@ -174,6 +174,8 @@ buf_json_string(struct buf *b, const char *s)
 		case '\n':	buf_append(b, "\\n", 2); break;
 		case '\r':	buf_append(b, "\\r", 2); break;
 		case '\t':	buf_append(b, "\\t", 2); break;
+		case '\b':	buf_append(b, "\\b", 2); break;
+		case '\f':	buf_append(b, "\\f", 2); break;
 		default:
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 0xf];
