@@ -62,6 +62,9 @@ struct fake_db {
 	int		 max_claim;
 	int		 max_per_webhook;	/* most rows of one webhook in a claim */
 	int		 skips;		/* rows a claim passed over */
+	int		 notify;	/* the next notified() reports NOTIFY */
+	double		 short_skip_at;	/* fake time of the last claim that
+					   skipped webhooks and came back short */
 	int		 capped;	/* rows left by the per-webhook cap */
 	int		 claims_while_busy;	/* started with every slot taken */
 	int		 released;	/* rows given back */
@@ -81,6 +84,8 @@ struct fake_db {
 };
 
 static struct fake_db	*db;
+/* The fake clock's time: see fake_mono. */
+static double		 fake_now;
 
 static void
 add_rows(int n, const char *url, int attempts)
@@ -196,6 +201,8 @@ fdb_claim_start(void *ctx, int batch, int lease, const char *const *skip,
 		*list = j;
 		n++;
 	}
+	if (nskip > 0 && n < batch)
+		db->short_skip_at = fake_now;
 	if (n > db->max_claim)
 		db->max_claim = n;
 	for (j = db->claimed; j != NULL; j = j->next)
@@ -358,8 +365,11 @@ fdb_fd(void *ctx)
 static int
 fdb_notified(void *ctx)
 {
+	int	 n = db->notify;
+
 	(void)ctx;
-	return 0;
+	db->notify = 0;
+	return n;
 }
 
 static void
@@ -404,6 +414,8 @@ struct fake_http {
 	int		 started_during_finish;
 	int		 stop_on_wait;
 	double		 tick;		/* fake clock: seconds per busy wait */
+	int		 notify_test;	/* see notify_ends_the_pause_... */
+	double		 injected_at, b_started_at;
 	char		 last_pin[256];
 	char		 last_sig[256];
 	long long	 last_ts;
@@ -419,8 +431,6 @@ static struct snd_loop		 loop;
  * nothing is in flight, and by http->tick when something is. Such a test
  * asserts on this clock, never on the wall clock.
  */
-static double	 fake_now;
-
 static double
 fake_mono(void)
 {
@@ -472,6 +482,8 @@ fhttp_start(void *ctx, struct snd_job *j)
 	    j->pin != NULL ? j->pin : "");
 	snprintf(http->last_sig, sizeof(http->last_sig), "%s", j->signature);
 	http->last_ts = j->timestamp;
+	if (strcmp(j->host, "b.example") == 0 && http->b_started_at == 0)
+		http->b_started_at = fake_now;
 	j->next = http->pending;
 	http->pending = j;
 }
@@ -514,6 +526,14 @@ fhttp_wait(void *ctx, struct pollfd *fds, int nfds, int timeout_ms)
 	}
 	if (http->stop_on_wait)
 		stop = 1;
+	if (http->notify_test && http->injected_at == 0 &&
+	    db->short_skip_at > 0 && fake_now >= db->short_skip_at + 0.01) {
+		/* An event for another host, recorded just after a claim
+		 * came back short: its NOTIFY. */
+		add_rows(1, "https://b.example/ok", 0);
+		db->notify = 1;
+		http->injected_at = fake_now;
+	}
 	while ((j = http->pending) != NULL) {
 		http->pending = j->next;
 		path = strrchr(j->url, '/');
@@ -547,6 +567,8 @@ fhttp_wait(void *ctx, struct pollfd *fds, int nfds, int timeout_ms)
 			fail_msg("unexpected URL %s", j->url);
 		if (strcmp(path, "/ok") == 0 && slow_inflight() > 0)
 			http->fast_done_while_slow++;
+		if (http->notify_test && strcmp(j->host, "b.example") == 0)
+			stop = 1;	/* seen: finish and end the follow run */
 		j->next = http->done;
 		http->done = j;
 	}
@@ -1102,6 +1124,32 @@ held_jobs_too_late_for_their_lease_are_given_back(void **state)
 	}
 }
 
+/*
+ * In follow mode, a NOTIFY ends the pause after a claim that came back
+ * short for passing over a host at its cap: an event for another host,
+ * recorded just after such a claim, is claimed and sent at once, not
+ * when the half second runs out (nor when the slow host frees a slot,
+ * a second after its attempts began). With the three places that end the
+ * pause on NOTIFY disabled, it starts 0.54 s after the event.
+ */
+static void
+notify_ends_the_pause_after_a_short_claim(void **state)
+{
+	(void)state;
+	loop.mono = fake_mono;
+	http->tick = 0.02;	/* an attempt to /slow: SLOW_WAITS waits, 1 s */
+	http->notify_test = 1;
+	loop.cfg.follow = 1;
+	loop.cfg.concurrency = 8;
+	loop.cfg.per_host = 2;
+	add_rows(100, "https://a.example/slow", 0);
+	assert_int_equal(snd_run(&loop), 0);
+	assert_true(http->injected_at > 0);
+	assert_true(http->b_started_at > 0);
+	assert_true(http->b_started_at - http->injected_at < 0.25);
+	assert_int_equal(http->hosts[fhost("a.example")].max_inflight, 2);
+}
+
 static void
 excerpt_cleaning_keeps_valid_utf8_only(void **state)
 {
@@ -1161,6 +1209,7 @@ main(void)
 		T(stop_request_finishes_in_flight_work_only),
 		T(once_mode_stops_claiming_after_max_seconds),
 		T(held_jobs_too_late_for_their_lease_are_given_back),
+		T(notify_ends_the_pause_after_a_short_claim),
 		T(excerpt_cleaning_keeps_valid_utf8_only),
 	};
 #undef T
