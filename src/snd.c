@@ -875,6 +875,15 @@ snd_dry(const struct snd_state *st, double now)
 	return 1;
 }
 
+/* A NOTIFY said new events came: look again, now, even past a pause
+ * after a short claim or a drained queue. */
+static void
+snd_new_work(struct snd_state *st)
+{
+	st->drained = 0;
+	st->dry_until = 0;
+}
+
 /* A claim is worth starting now, of *want rows. */
 static int
 snd_claim_ready(const struct snd_state *st, double now, int *want)
@@ -1077,7 +1086,7 @@ snd_run(struct snd_loop *l)
 	struct snd_job		*j;
 	struct pollfd		 fds[3];	/* wake, database, finish */
 	double			 now;
-	int			 nfds, wake_i, db_i, fin_i, cl_i, n, fd;
+	int			 nfds, wake_i, db_i, fin_i, cl_i, n, fd, was_drained;
 
 	memset(&st, 0, sizeof(st));
 	st.l = l;
@@ -1155,11 +1164,11 @@ snd_run(struct snd_loop *l)
 		if (l->cfg.follow && st.db_up) {
 			if ((n = l->db_ops->notified(l->db)) < 0)
 				snd_db_lost(&st, now);
-			else if (n > 0)
-				st.dry_until = 0;	/* new work */
-			if (n > 0 && st.drained) {
-				st.drained = 0;
-				continue;
+			else if (n > 0) {
+				was_drained = st.drained;
+				snd_new_work(&st);
+				if (was_drained)
+					continue;
 			}
 			/* That read the claim's answer too, if it had come:
 			 * its socket has nothing more to say. */
@@ -1204,10 +1213,8 @@ snd_run(struct snd_loop *l)
 		if (db_i != -1 && fds[db_i].revents != 0) {
 			if ((n = l->db_ops->notified(l->db)) < 0)
 				snd_db_lost(&st, snd_mono(l));
-			else if (n > 0) {
-				st.drained = 0;
-				st.dry_until = 0;
-			}
+			else if (n > 0)
+				snd_new_work(&st);
 		}
 		if (st.nfin > 0 && (fin_i == -1 || fds[fin_i].revents != 0))
 			snd_finished(&st, 0);
@@ -1219,10 +1226,9 @@ snd_run(struct snd_loop *l)
 			    l->db_ops->notified(l->db) : 0;
 			if (n >= 0)
 				snd_claimed(&st, 0, 0);
-			if (n > 0) {
-				st.drained = 0;
-				st.dry_until = 0;
-			} else if (n < 0)
+			if (n > 0)
+				snd_new_work(&st);
+			else if (n < 0)
 				snd_db_lost(&st, snd_mono(l));
 		}
 		n = 0;

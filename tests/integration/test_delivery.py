@@ -678,6 +678,39 @@ def kill_9_mid_batch_then_the_expired_lease_redelivers_everything(ctx):
 
 
 @test
+def a_run_that_stops_gives_back_what_it_claimed_and_never_sent(ctx):
+    # With --concurrency 2 the sender keeps two more claimed, ready for a
+    # slot. A run that ends (--max-seconds) while those still wait gives
+    # them back: due at once, no attempt counted or logged, instead of
+    # leased for a minute with a step of their retry schedule used up.
+    c, path = ctx.hook("slow", "giveback", "s=2")
+    events = [c.record("m-giveback-%d" % i) for i in range(6)]
+    err = ctx.send.once("--concurrency", "2", "--per-host", "2",
+                        "--max-seconds", "1", "--timeout", "5",
+                        "--lease", "60", "--retry-schedule", "1h")
+    m = re.search(r"(\d+) claimed notifications were waiting for a slot "
+                  r"and are not sent now; they are given back", err)
+    check(m is not None and int(m.group(1)) >= 1,
+          "the run gave nothing back: %s" % err[-1000:])
+    sent = ids_of(ctx.rcv.requests(path))
+    check(len(sent) == 2 and len(set(sent)) == 2,
+          "want the 2 attempts in flight sent once each, got %r" % sent)
+    for e in events:
+        n = notification(e)
+        a = attempts_of(e)
+        if e in sent:
+            check(n is None, "%s was delivered but is still queued: %r" % (e, n))
+            check([(x["attempt"], x["http_status"]) for x in a] == [(1, 204)],
+                  "attempts of %s: %r" % (e, a))
+            continue
+        check(n is not None and n["state"] == "pending" and
+              n["attempts"] == 0 and n["due_in"] <= 0,
+              "%s after the run: %r (want pending, 0 attempts, due now)"
+              % (e, n))
+        check(a == [], "%s was never sent but has attempts %r" % (e, a))
+
+
+@test
 def overlapping_runs_never_send_the_same_attempt_twice(ctx):
     c, path = ctx.hook("slow", "overlap", "s=0.2")
     events = [c.record("m-overlap-%d" % i) for i in range(40)]
