@@ -1121,9 +1121,11 @@ snd_run(struct snd_loop *l)
 		    (l->cfg.follow || st.ndone > 0))
 			snd_reconnect(&st, now);
 		/* --once with nothing in flight records everything before it
-		 * claims again, so that what it finds is the queue's state. */
+		 * claims again, so that what it finds is the queue's state;
+		 * a claim already running (claimed ahead) is not held up
+		 * for it: the results are recorded beside it. */
 		if (st.ndone > 0 && st.db_up && st.inflight == 0 &&
-		    !l->cfg.follow)
+		    !st.claiming && st.nheld == 0 && !l->cfg.follow)
 			snd_flush_all(&st);
 		else if (st.ndone > 0 && st.db_up && (st.inflight == 0 ||
 		    st.stopping || st.ndone >= (size_t)l->cfg.batch ||
