@@ -91,8 +91,8 @@ snd_mono(const struct snd_loop *l)
 }
 
 void
-snd_classify(struct snd_job *j, const struct retry_sched *s, double u,
-    time_t now)
+snd_classify(struct snd_job *j, const struct retry_sched *s,
+    double (*uniform)(void), time_t now)
 {
 	double	 delay, ra;
 	long	 st = j->http_status;
@@ -120,7 +120,7 @@ snd_classify(struct snd_job *j, const struct retry_sched *s, double u,
 		j->outcome = SND_GONE;
 		return;
 	}
-	if ((delay = retry_delay(s, j->attempt, u)) < 0) {
+	if ((delay = retry_delay(s, j->attempt, uniform())) < 0) {
 		j->outcome = SND_DEAD;
 		return;
 	}
@@ -356,7 +356,7 @@ snd_complete(struct snd_state *st, struct snd_job *j)
 	if (j->excerpt_len > SND_EXCERPT_MAX)
 		j->excerpt_len = SND_EXCERPT_MAX;
 	snd_excerpt_clean(j->excerpt, &j->excerpt_len);
-	snd_classify(j, &l->cfg.sched, l->uniform(), time(NULL));
+	snd_classify(j, &l->cfg.sched, l->uniform, time(NULL));
 	switch (j->outcome) {
 	case SND_DELIVERED:
 		l->stats.delivered++;

@@ -188,10 +188,11 @@ int	 snd_run(struct snd_loop *);
 /*
  * Gives a finished attempt its verdict: outcome, retry_seconds, and the
  * error text for sender_finish ("HTTP 500", "timeout after 15 s", ...).
- * u is the jitter draw; now (unix seconds) dates a Retry-After.
+ * uniform draws the jitter (for a retry only: a draw costs a RAND_bytes);
+ * now (unix seconds) dates a Retry-After.
  */
 void	 snd_classify(struct snd_job *, const struct retry_sched *,
-	    double u, time_t now);
+	    double (*uniform)(void), time_t now);
 
 /* Makes an excerpt fit for a text column: invalid UTF-8, a cut-off
  * trailing sequence and control characters are replaced or dropped. */

@@ -262,26 +262,36 @@ snd_http_finished(struct snd_http *h, struct snd_http_slot *s, CURLcode code)
 }
 
 static struct curl_slist *
-snd_http_append(struct curl_slist *l, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static struct curl_slist *
-snd_http_append(struct curl_slist *l, const char *fmt, ...)
+snd_http_add(struct curl_slist *l, const char *s)
 {
 	struct curl_slist	*n;
-	va_list			 ap;
-	char			*s;
 
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (s == NULL || (n = curl_slist_append(l, s)) == NULL) {
+	if ((n = curl_slist_append(l, s)) == NULL) {
 		fputs("dlrhook-send: out of memory\n", stderr);
 		abort();
 	}
-	free(s);
 	return n;
+}
+
+static struct curl_slist *
+snd_http_append(struct curl_slist *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A header of ours: the longest, two signatures during a rotation, is
+ * under 100 bytes. */
+static struct curl_slist *
+snd_http_append(struct curl_slist *l, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 s[256];
+	int	 len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(s, sizeof(s), fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= sizeof(s))
+		abort();
+	return snd_http_add(l, s);
 }
 
 static void
@@ -302,15 +312,14 @@ snd_http_start(void *ctx, struct snd_job *j)
 	s->body = 0;
 	s->blocked[0] = '\0';
 	s->errbuf[0] = '\0';
-	s->headers = snd_http_append(NULL, "Content-Type: application/json");
+	s->headers = snd_http_add(NULL, "Content-Type: application/json");
 	s->headers = snd_http_append(s->headers, "webhook-id: %s", j->id);
 	s->headers = snd_http_append(s->headers, "webhook-timestamp: %lld",
 	    j->timestamp);
 	s->headers = snd_http_append(s->headers, "webhook-signature: %s",
 	    j->signature);
-	s->headers = snd_http_append(s->headers, "Expect:");
-	s->resolve = j->pin != NULL ? snd_http_append(NULL, "%s", j->pin) :
-	    NULL;
+	s->headers = snd_http_add(s->headers, "Expect:");
+	s->resolve = j->pin != NULL ? snd_http_add(NULL, j->pin) : NULL;
 	curl_easy_setopt(s->easy, CURLOPT_URL, j->url);
 	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, j->payload);
 	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE,

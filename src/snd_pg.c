@@ -196,6 +196,8 @@ snd_pg_dup(const PGresult *res, int row, enum snd_pg_col c)
 static void
 snd_pg_elem(struct buf *b, const char *s)
 {
+	size_t	 n;
+
 	if (b->len > 1)
 		buf_puts(b, ",");
 	if (s == NULL) {
@@ -203,10 +205,14 @@ snd_pg_elem(struct buf *b, const char *s)
 		return;
 	}
 	buf_puts(b, "\"");
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			buf_puts(b, "\\");
-		buf_append(b, s, 1);
+	while (*s != '\0') {
+		n = strcspn(s, "\"\\");
+		buf_append(b, s, n);
+		if (s[n] == '\0')
+			break;
+		buf_puts(b, "\\");
+		buf_append(b, s + n, 1);
+		s += n + 1;
 	}
 	buf_puts(b, "\"");
 }

@@ -127,6 +127,10 @@ class State:
                 self.log.flush()
 
 
+# What /quoted/... answers: quotes, backslashes, braces, commas, NULL.
+QUOTED_BODY = 'say "no" \\ {a,b} NULL \\" end\\'
+
+
 def behaviour(path, query, state):
     """(status, extra headers, delay in seconds) for a request to path."""
     parts = path.split("/")
@@ -146,6 +150,9 @@ def behaviour(path, query, state):
         return int(parts[2]), {}, 0
     if kind == "fail":
         return 500, {}, 0
+    if kind == "quoted":
+        # A body that needs escaping in a PostgreSQL array literal.
+        return 500, {"X-Body": QUOTED_BODY}, 0
     if kind == "gone":
         return 410, {}, 0
     if kind == "redirect":
@@ -267,8 +274,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         state.record(rec)
         if delay:
             time.sleep(delay)
+        body = extra.pop("X-Body", "").encode()
         try:
-            self.reply(status, headers=extra)
+            self.reply(status, body=body, headers=extra)
         except (ConnectionError, ssl.SSLError):
             pass
 

@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from deltest import (Api, Customer, Failure, Receiver, Sender, SqlError,  # noqa: E402
                      attempts_of, check, free_port, notification, one, psql,
                      rmtree, run, stderr_of, stop, test, unique, wait_for)
+from receiver import QUOTED_BODY  # noqa: E402
 
 KEY_ORDER = ["eventId", "eventType", "messageId", "customerMessageId",
              "channel", "status", "channelStatus", "timestamp", "destination",
@@ -490,6 +491,21 @@ def a_redirect_is_a_failed_attempt_and_not_followed(ctx):
     check(a["http_status"] == 302 and a["error"] and "302" in a["error"],
           "attempts row %r, want 302 with an error" % a)
     pending_retry(eid, 3600 * 0.8 - 60, 3600 * 1.2)
+
+
+@test
+def an_answer_with_quotes_and_backslashes_is_recorded_as_it_came(ctx):
+    # The results travel to sender_finish as array literals: every byte
+    # that has a meaning there must arrive as itself.
+    c, path = ctx.hook("quoted", "quoted", "q=a,b")
+    eid = c.record("m-quoted")
+    ctx.send.once("--retry-schedule", "1h")
+    row = psql("SELECT response_excerpt, url, http_status, error "
+               "FROM dlrhook.attempts WHERE notification_id = :'id'", id=eid)
+    want_url = ctx.rcv.url(path + "?q=a,b")
+    check(row == [[QUOTED_BODY, want_url, "500", "HTTP 500"]],
+          "attempts row %r, want the body %r, the URL %r, 500" %
+          (row, QUOTED_BODY, want_url))
 
 
 @test

@@ -642,9 +642,12 @@ fake_freeai(struct addrinfo *ai)
 	free(ai);
 }
 
+static int	 draws;	/* calls of half() */
+
 static double
 half(void)
 {
+	draws++;
 	return 0.5;	/* jitter factor exactly 1 */
 }
 
@@ -687,6 +690,7 @@ setup(void **state)
 	loop.stop = &stop;
 	loop.wake_fd = -1;
 	loop.uniform = half;
+	draws = 0;
 	fake_now = 1000.0;
 	http->tick = 0.001;
 	return 0;
@@ -763,6 +767,7 @@ success_is_delivered_in_one_finish_call(void **state)
 	assert_true(http->last_ts >= now && http->last_ts <= now + 5);
 	assert_int_equal(loop.stats.delivered, 3);
 	assert_int_equal(loop.stats.failed, 0);
+	assert_int_equal(draws, 0);	/* no jitter without a retry */
 }
 
 static void
@@ -773,6 +778,7 @@ server_error_is_retried_on_schedule(void **state)
 	    "HTTP 500");
 	assert_int_equal(loop.stats.retried, 1);
 	assert_int_equal(loop.stats.failed, 1);
+	assert_int_equal(draws, 1);
 }
 
 static void
