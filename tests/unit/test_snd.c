@@ -1011,6 +1011,28 @@ finish_does_not_hold_up_a_claim_in_flight(void **state)
 		assert_int_equal(db->rows[i].state, ROW_DELIVERED);
 }
 
+/*
+ * Results are recorded a --batch at a time while claims run ahead, not
+ * each time the transfers in flight run out: PostgreSQL's cost of a row
+ * falls with the size of the call.
+ */
+static void
+finishes_are_batched_while_work_goes_on(void **state)
+{
+	int	 i;
+
+	(void)state;
+	loop.cfg.concurrency = 8;
+	loop.cfg.batch = 64;
+	add_rows(256, "https://hooks.example/ok", 0);
+	assert_int_equal(snd_run(&loop), 0);
+	assert_int_equal(db->nlog, 256);
+	for (i = 0; i < 256; i++)
+		assert_int_equal(db->rows[i].state, ROW_DELIVERED);
+	/* Every 8 (one per round of transfers) would be 32 calls. */
+	assert_true(db->finish_calls <= 256 / 64 + 2);
+}
+
 static void
 unreachable_database_fails_the_run(void **state)
 {
@@ -1236,6 +1258,7 @@ main(void)
 		T(slow_host_does_not_take_every_slot),
 		T(attempts_go_on_while_a_finish_runs),
 		T(finish_does_not_hold_up_a_claim_in_flight),
+		T(finishes_are_batched_while_work_goes_on),
 		T(unreachable_database_fails_the_run),
 		T(results_survive_a_lost_connection),
 		T(dry_run_records_deliveries_without_http),
