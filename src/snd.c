@@ -780,15 +780,25 @@ snd_threshold(const struct snd_config *c)
  * the transfers do). Leases allow it: a ready job starts within an
  * attempt's time, since the claim takes no more of one webhook than its
  * host's cap, and claims pass over hosts that have as many waiting.
+ * Those waiting for a host at its cap wait for that host, not for a slot:
+ * up to --concurrency of them are not counted. (Counted, a host that does
+ * not answer took a quarter of every claim's room: bench/sender's
+ * isolation case claimed 47 rows instead of 64 for the other hosts.)
  */
 static int
 snd_free_slots(const struct snd_state *st)
 {
 	const struct snd_config	*c = &st->l->cfg;
-	int			 want;
+	size_t			 i;
+	int			 want, waiting = 0;
 
-	want = c->dry_run ? c->batch :
-	    2 * c->concurrency - (int)st->inflight - (int)st->nheld;
+	for (i = 0; i < st->nhosts; i++)
+		if (snd_host_full(st, &st->hosts[i]))
+			waiting += st->hosts[i].held;
+	if (waiting > c->concurrency)
+		waiting = c->concurrency;
+	want = c->dry_run ? c->batch : 2 * c->concurrency -
+	    (int)st->inflight - (int)st->nheld + waiting;
 	if (st->want_cap > 0 && want > st->want_cap)
 		want = st->want_cap;
 	return want > c->batch ? c->batch : want;

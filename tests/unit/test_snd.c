@@ -62,6 +62,8 @@ struct fake_db {
 	int		 max_claim;
 	int		 max_per_webhook;	/* most rows of one webhook in a claim */
 	int		 skips;		/* rows a claim passed over */
+	int		 max_ask_skipping;	/* most rows a claim that
+						   passed over a host asked */
 	int		 notify;	/* the next notified() reports NOTIFY */
 	double		 short_skip_at;	/* fake time of the last claim that
 					   skipped webhooks and came back short */
@@ -205,6 +207,8 @@ fdb_claim_start(void *ctx, int batch, int lease, const char *const *skip,
 	}
 	if (nskip > 0 && n < batch)
 		db->short_skip_at = fake_now;
+	if (nskip > 0 && batch > db->max_ask_skipping)
+		db->max_ask_skipping = batch;
 	if (n > db->max_claim)
 		db->max_claim = n;
 	for (j = db->claimed; j != NULL; j = j->next)
@@ -969,6 +973,37 @@ slow_host_does_not_take_every_slot(void **state)
 	assert_true(db->skips > 0);
 }
 
+/*
+ * The held jobs of a host at its cap wait for that host, not for a slot:
+ * a claim that passes over it asks for as many rows as the free slots
+ * and the claim-ahead allow. Counting them cost a claim a quarter of its
+ * rows in bench/sender's isolation case (47 rows instead of 64).
+ */
+static void
+jobs_held_for_a_full_host_leave_the_claim_its_room(void **state)
+{
+	static const char *const fast[] = { "https://a.example/ok",
+	    "https://b.example/ok", "https://c.example/ok",
+	    "https://d.example/ok" };
+	int	 i, k;
+
+	(void)state;
+	loop.cfg.concurrency = 8;
+	loop.cfg.per_host = 2;
+	add_rows(8, "https://slow.example/slow", 0);
+	for (i = 0; i < 40; i++)
+		for (k = 0; k < 4; k++)
+			add_rows(1, fast[k], 0);
+	assert_int_equal(snd_run(&loop), 0);
+	assert_int_equal(loop.stats.delivered, 168);
+	assert_true(db->skips > 0);
+	/* At most 2 x 8 slots, less the slow host's 2 in flight and the
+	 * fast hosts' jobs; its 2 held do not count. (Counted, the most a
+	 * claim asked here was 8.) */
+	assert_true(db->max_ask_skipping >= 10);
+	assert_true(db->max_ask_skipping <= 14);
+}
+
 static void
 attempts_go_on_while_a_finish_runs(void **state)
 {
@@ -1256,6 +1291,7 @@ main(void)
 		T(claims_run_ahead_of_free_slots),
 		T(one_host_at_its_cap_does_not_end_a_once_run),
 		T(slow_host_does_not_take_every_slot),
+		T(jobs_held_for_a_full_host_leave_the_claim_its_room),
 		T(attempts_go_on_while_a_finish_runs),
 		T(finish_does_not_hold_up_a_claim_in_flight),
 		T(finishes_are_batched_while_work_goes_on),
