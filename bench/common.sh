@@ -97,8 +97,9 @@ ratio() {
 
 # wrk_run ARGS...: wrk --latency with ARGS; sets WRK_RPS, WRK_P50, WRK_P99
 # (milliseconds), WRK_N (requests), WRK_NON2XX (answers other than 2xx and
-# 3xx) and WRK_SOCKERR (socket errors: a server closing a keep-alive
-# connection shows as a read error). Its output is kept in $BENCH_T/wrk.log.
+# 3xx), WRK_SOCKERR (socket errors: a server closing a keep-alive
+# connection shows as a read error) and WRK_OVERTAKEN (404 and 409 that a
+# script using bench/keys.lua counted: see there). Its output is kept in $BENCH_T/wrk.log.
 wrk_run() {
 	local out
 	out=$(wrk --latency "$@" 2>&1) || { printf '%s\n' "$out" >&2; die "wrk failed"; }
@@ -109,6 +110,7 @@ wrk_run() {
 	WRK_N=$(printf '%s\n' "$out" | awk '/requests in/ { print $1 }')
 	WRK_NON2XX=$(printf '%s\n' "$out" | awk '/Non-2xx or 3xx responses:/ { n += $NF } END { print n + 0 }')
 	WRK_SOCKERR=$(printf '%s\n' "$out" | awk '/Socket errors:/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }')
+	WRK_OVERTAKEN=$(printf '%s\n' "$out" | awk '/^Overtaken:/ { n += $2 + $4 } END { print n + 0 }')
 	[ -n "$WRK_RPS" ] && [ -n "$WRK_P99" ] || { printf '%s\n' "$out" >&2; die "cannot read wrk's output"; }
 }
 

@@ -7,10 +7,36 @@
 local M = {}
 local next_id = 0
 
+local threads = {}
+
 -- In wrk's main state: numbers the threads.
 function M.setup(thread)
 	thread:set("bench_tid", next_id)
 	next_id = next_id + 1
+	threads[#threads + 1] = thread
+end
+
+-- In a thread: counts the answers 404 and 409. Taking keys in turn keeps
+-- a key's requests apart, but not always: when one answer takes longer
+-- than a turn of the keys, the key's next request overtakes it (a DELETE
+-- before its POST is done: 404, then the POST after the POST: 409).
+stale404, stale409 = 0, 0
+function M.response(status, headers, body)
+	if status == 404 then
+		stale404 = stale404 + 1
+	elseif status == 409 then
+		stale409 = stale409 + 1
+	end
+end
+
+-- In wrk's main state, at the end: the counts, for bench/api.
+function M.done(summary, latency, requests)
+	local a, b = 0, 0
+	for _, t in ipairs(threads) do
+		a = a + (t:get("stale404") or 0)
+		b = b + (t:get("stale409") or 0)
+	end
+	io.write(string.format("Overtaken: %d 404, %d 409\n", a, b))
 end
 
 -- In a thread: its share of the keys (every BENCH_WRK_THREADS-th line).

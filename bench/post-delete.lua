@@ -1,6 +1,7 @@
 -- post-delete.lua: wrk script, POST /webhooks/delivery-status (201) then
 -- DELETE it (204), per key (keys.lua deals the keys out). The keys must
--- start without a webhook.
+-- start without a webhook. A key's request that overtakes its last one
+-- gets 404 or 409: keys.lua counts them.
 package.path = os.getenv("BENCH_LUA_DIR") .. "/?.lua;" .. package.path
 local keys = require("keys")
 
@@ -8,6 +9,8 @@ local mine, posted = nil, {}
 local body = '{"callbackUrl":"https://hooks.example.com/dlr"}'
 
 setup = keys.setup
+response = keys.response
+done = keys.done
 
 function init(args)
 	mine = keys.mine()
