@@ -90,6 +90,13 @@ result() {
 	printf 'RESULT %s=%s\n' "$1" "$2" >> "$BENCH_RESULTS.lines"
 }
 
+# median [FILE]: of lines that start with a number (FILE or stdin), the
+# line with the median first field (the lower middle one for an even
+# count): the figures of the median round, where each line is a round.
+median() {
+	sort -g "$@" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'
+}
+
 # ratio A B: A / B with two decimals ("nan" when B is 0).
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.2f\n", a / b }'

@@ -20,12 +20,12 @@ end
 -- a key's requests apart, but not always: when one answer takes longer
 -- than a turn of the keys, the key's next request overtakes it (a DELETE
 -- before its POST is done: 404, then the POST after the POST: 409).
-stale404, stale409 = 0, 0
+overtaken404, overtaken409 = 0, 0
 function M.response(status, headers, body)
 	if status == 404 then
-		stale404 = stale404 + 1
+		overtaken404 = overtaken404 + 1
 	elseif status == 409 then
-		stale409 = stale409 + 1
+		overtaken409 = overtaken409 + 1
 	end
 end
 
@@ -33,8 +33,8 @@ end
 function M.done(summary, latency, requests)
 	local a, b = 0, 0
 	for _, t in ipairs(threads) do
-		a = a + (t:get("stale404") or 0)
-		b = b + (t:get("stale409") or 0)
+		a = a + (t:get("overtaken404") or 0)
+		b = b + (t:get("overtaken409") or 0)
 	end
 	io.write(string.format("Overtaken: %d 404, %d 409\n", a, b))
 end

@@ -792,13 +792,17 @@ snd_free_slots(const struct snd_state *st)
 	size_t			 i;
 	int			 want, waiting = 0;
 
-	for (i = 0; i < st->nhosts; i++)
-		if (snd_host_full(st, &st->hosts[i]))
-			waiting += st->hosts[i].held;
-	if (waiting > c->concurrency)
-		waiting = c->concurrency;
-	want = c->dry_run ? c->batch : 2 * c->concurrency -
-	    (int)st->inflight - (int)st->nheld + waiting;
+	if (c->dry_run)
+		want = c->batch;
+	else {
+		for (i = 0; i < st->nhosts; i++)
+			if (snd_host_full(st, &st->hosts[i]))
+				waiting += st->hosts[i].held;
+		if (waiting > c->concurrency)
+			waiting = c->concurrency;
+		want = 2 * c->concurrency - (int)st->inflight -
+		    (int)st->nheld + waiting;
+	}
 	if (st->want_cap > 0 && want > st->want_cap)
 		want = st->want_cap;
 	return want > c->batch ? c->batch : want;
