@@ -31,6 +31,11 @@
 #define SND_REPORT_SECS		60.0	/* --follow: summary line interval */
 #define SND_LEASE_MARGIN	2.0	/* a job starts this long before
 					   lease - timeout runs out */
+#define SND_AHEAD_SECS		0.5	/* work kept claimed ahead: what the
+					   slots get through in this long */
+#define SND_AHEAD_MAX		3	/* at most this many times the slots */
+#define SND_HOST_FORGET_SECS	60.0	/* a host without jobs is forgotten
+					   (its pace too) after this long */
 
 static const char *const snd_outcome_names[SND_OUTCOME__MAX] = {
 	[SND_DELIVERED] = "delivered",
@@ -262,6 +267,10 @@ struct snd_host {
 	char		*name;
 	int		 inflight;
 	int		 held;		/* claimed, waiting for a slot */
+	double		 took;		/* seconds an attempt takes (moving
+					   average); 0: none ended yet */
+	double		 idle_since;	/* monotonic: when its last job
+					   ended, while it has none */
 	struct snd_hook	*hooks;		/* the webhooks of those jobs */
 	size_t		 nhooks;
 };
@@ -271,6 +280,8 @@ struct snd_state {
 	struct snd_loop	*l;
 	double		 began;
 	size_t		 inflight;
+	double		 took;		/* seconds an attempt takes, over all
+					   hosts (moving average) */
 	struct snd_host	*hosts;		/* with jobs in flight or held */
 	size_t		 nhosts, caphosts;
 	struct snd_jobq	 held;		/* claimed, waiting for a slot */
@@ -287,6 +298,7 @@ struct snd_state {
 	double		 dry_until;
 	int		 want_cap;	/* most rows the next claim looks at;
 					   0: no limit but batch */
+	int		 claim_per_hook;	/* the claim's cap per webhook */
 	unsigned long	 ended;		/* attempts ended so far */
 	double		 claim_sent;	/* monotonic: its leases run from
 					   about then */
@@ -522,16 +534,80 @@ snd_can_launch(const struct snd_state *st, const struct snd_host *h)
 }
 
 /*
- * The host has its cap in flight and as many again waiting: claims pass
- * over its webhooks until it has room. (A host with room gets more ahead
- * of its slots, so that they never wait for a claim.)
+ * How many jobs may wait for slots numbering n whose attempts take took
+ * seconds: what they get through in SND_AHEAD_SECS, at least n (a slot
+ * that frees never waits for a claim), at most SND_AHEAD_MAX times n. A
+ * host that answers in milliseconds so gets claims large enough to be
+ * cheap per row (bench/sender: a drain's claims of 60 rows cost
+ * PostgreSQL 40 us a row, of 180 rows 24); one that takes seconds, or
+ * of which no attempt has ended yet, no more than n, whose last then
+ * starts within one attempt's time.
+ */
+static int
+snd_ahead(int n, double took)
+{
+	double	 k;
+
+	if (took <= 0)
+		return n;
+	k = SND_AHEAD_SECS / took;
+	if (k > SND_AHEAD_MAX)
+		k = SND_AHEAD_MAX;
+	return k > 1 ? (int)(n * k) : n;
+}
+
+/* The jobs host h may have claimed beside those in flight. */
+static int
+snd_host_room(const struct snd_state *st, const struct snd_host *h)
+{
+	int	 cap = st->l->cfg.per_host;
+
+	return cap + snd_ahead(cap, h->took) - h->inflight - h->held;
+}
+
+/*
+ * The host has its cap in flight and as many waiting as snd_ahead allows
+ * it: claims pass over its webhooks until it has room. (A host with room
+ * gets more ahead of its slots, so that they never wait for a claim.)
  */
 static int
 snd_host_stocked(const struct snd_state *st, const struct snd_host *h)
 {
-	int	 cap = st->l->cfg.per_host;
+	return st->l->cfg.per_host > 0 && snd_host_room(st, h) <= 0;
+}
 
-	return cap > 0 && h->inflight + h->held >= 2 * cap;
+/*
+ * The most rows of one webhook the next claim may take: the least room
+ * of the hosts with jobs that it does not pass over, at least --per-host;
+ * with none, what one would keep ahead at the pace of all attempts. 0:
+ * no cap.
+ */
+static int
+snd_claim_per_hook(const struct snd_state *st)
+{
+	const struct snd_config	*c = &st->l->cfg;
+	size_t			 i;
+	int			 k = -1, room;
+
+	if (c->dry_run || c->per_host <= 0)
+		return 0;
+	for (i = 0; i < st->nhosts; i++) {
+		if (snd_host_stocked(st, &st->hosts[i]))
+			continue;
+		room = snd_host_room(st, &st->hosts[i]);
+		if (k == -1 || room < k)
+			k = room;
+	}
+	if (k == -1)
+		k = snd_ahead(c->per_host, st->took);
+	return k < c->per_host ? c->per_host : k;
+}
+
+/* A moving average of the seconds attempts take: the last 8 count most. */
+static void
+snd_took(double *avg, double secs)
+{
+	*avg = *avg <= 0 ? secs : *avg + (secs - *avg) / 8;
 }
 
 /* Keeps a claimed job that was never attempted, to give it back. */
@@ -545,6 +621,26 @@ snd_give_back(struct snd_state *st, struct snd_job *j)
 	st->back[st->nback++] = j;
 }
 
+/* Forgets the hosts that have had no jobs for SND_HOST_FORGET_SECS. */
+static void
+snd_host_forget(struct snd_state *st, double now)
+{
+	struct snd_host	*h;
+	size_t		 i = 0;
+
+	while (i < st->nhosts) {
+		h = &st->hosts[i];
+		if (h->inflight > 0 || h->held > 0 ||
+		    now - h->idle_since < SND_HOST_FORGET_SECS) {
+			i++;
+			continue;
+		}
+		free(h->hooks);
+		free(h->name);
+		*h = st->hosts[--st->nhosts];
+	}
+}
+
 /* Counts a job (in flight or held) against its host and its webhook. */
 static struct snd_host *
 snd_host_add(struct snd_state *st, const struct snd_job *j)
@@ -553,6 +649,7 @@ snd_host_add(struct snd_state *st, const struct snd_job *j)
 	size_t		 i;
 
 	if ((h = snd_host_find(st, j->host)) == NULL) {
+		snd_host_forget(st, snd_mono(st->l));
 		if (st->nhosts == st->caphosts) {
 			st->caphosts = st->caphosts == 0 ? 16 :
 			    st->caphosts * 2;
@@ -576,7 +673,9 @@ snd_host_add(struct snd_state *st, const struct snd_job *j)
 	return h;
 }
 
-/* The job no longer counts; a host without jobs is forgotten. */
+/* The job no longer counts. A host without jobs is kept for a while, for
+ * the pace of its attempts (snd_ahead): a host whose jobs all ended
+ * between two claims is no stranger to the next. */
 static void
 snd_host_drop(struct snd_state *st, struct snd_host *h, const char *webhook)
 {
@@ -589,11 +688,8 @@ snd_host_drop(struct snd_state *st, struct snd_host *h, const char *webhook)
 		free(h->hooks[i].id);
 		h->hooks[i] = h->hooks[--h->nhooks];
 	}
-	if (h->inflight > 0 || h->held > 0)
-		return;
-	free(h->hooks);
-	free(h->name);
-	*h = st->hosts[--st->nhosts];
+	if (h->inflight == 0 && h->held == 0)
+		h->idle_since = snd_mono(st->l);
 }
 
 /* Signs the job and hands it to the HTTP client. */
@@ -686,10 +782,14 @@ static void
 snd_release(struct snd_state *st, struct snd_job *j)
 {
 	struct snd_host	*h;
+	double		 took;
 
 	if (!j->host_slot || (h = snd_host_find(st, j->host)) == NULL)
 		return;
 	j->host_slot = 0;
+	took = snd_mono(st->l) - j->mono_start;
+	snd_took(&h->took, took);
+	snd_took(&st->took, took);
 	h->inflight--;
 	snd_host_drop(st, h, j->webhook_id);
 }
@@ -761,25 +861,34 @@ snd_give_back_now(struct snd_state *st, double now)
 
 /*
  * The fewest rows worth a claim while attempts are in flight: a claim
- * costs about half a millisecond however few rows it takes, so it waits
- * until it can take half a batch of slots.
+ * costs about a fifth of a millisecond however few rows it takes, and
+ * less a row the more it takes, so it waits until it can take half of
+ * what is kept ahead of the slots (a batch at most).
  */
 static int
-snd_threshold(const struct snd_config *c)
+snd_threshold(const struct snd_state *st)
 {
-	int	 t = c->batch < c->concurrency ? c->batch : c->concurrency;
+	const struct snd_config	*c = &st->l->cfg;
+	int			 t;
 
+	t = c->dry_run ? c->concurrency : snd_ahead(c->concurrency, st->took);
+	if (t > c->batch)
+		t = c->batch;
 	t = c->dry_run ? t / 4 : t / 2;
+	if (st->want_cap > 0 && t > st->want_cap)
+		t = st->want_cap;
 	return t < 1 ? 1 : t;
 }
 
 /*
- * How many more rows a claim may take now. The sender keeps up to twice
- * --concurrency claimed: those in flight and as many ready to start, so
- * that a slot that frees never waits for a claim (the claim runs while
- * the transfers do). Leases allow it: a ready job starts within an
- * attempt's time, since the claim takes no more of one webhook than its
- * host's cap, and claims pass over hosts that have as many waiting.
+ * How many more rows a claim may take now. The sender keeps claimed
+ * those in flight and as many ready to start as snd_ahead allows (from
+ * --concurrency to 3 times that), so that a slot that frees never waits
+ * for a claim (the claim runs while the transfers do). Leases allow it:
+ * a ready job starts within about an attempt's time, since the claim
+ * takes no more of one webhook than its host has room for, and claims
+ * pass over hosts that have as many waiting as they get through in
+ * SND_AHEAD_SECS (--per-host of them for a host that is slow).
  * Those waiting for a host at its cap wait for that host, not for a slot:
  * up to --concurrency of them are not counted. (Counted, a host that does
  * not answer took a quarter of every claim's room: bench/sender's
@@ -800,8 +909,8 @@ snd_free_slots(const struct snd_state *st)
 				waiting += st->hosts[i].held;
 		if (waiting > c->concurrency)
 			waiting = c->concurrency;
-		want = 2 * c->concurrency - (int)st->inflight -
-		    (int)st->nheld + waiting;
+		want = c->concurrency + snd_ahead(c->concurrency, st->took) -
+		    (int)st->inflight - (int)st->nheld + waiting;
 	}
 	if (st->want_cap > 0 && want > st->want_cap)
 		want = st->want_cap;
@@ -902,13 +1011,11 @@ snd_new_work(struct snd_state *st)
 static int
 snd_claim_ready(const struct snd_state *st, double now, int *want)
 {
-	const struct snd_config	*c = &st->l->cfg;
-
 	if (st->claiming || st->drained || st->stopping || !st->db_up ||
 	    snd_behind(st, now))
 		return 0;
 	*want = snd_free_slots(st);
-	if (*want <= 0 || (st->inflight > 0 && *want < snd_threshold(c)))
+	if (*want <= 0 || (st->inflight > 0 && *want < snd_threshold(st)))
 		return 0;
 	return !snd_dry(st, now);
 }
@@ -921,14 +1028,16 @@ snd_claim(struct snd_state *st, double now)
 	const struct snd_config	*c = &l->cfg;
 	char			**skip;
 	size_t			 nskip;
-	int			 want;
+	int			 want, per_hook;
 
 	if (!snd_claim_ready(st, now, &want))
 		return;
 	skip = snd_skip_list(st, &nskip);
+	per_hook = snd_claim_per_hook(st);
 	if (l->db_ops->claim_start(l->db, want, c->lease,
-	    (const char *const *)skip, nskip, c->dry_run ? 0 : c->per_host) == 0) {
+	    (const char *const *)skip, nskip, per_hook) == 0) {
 		st->claiming = want;
+		st->claim_per_hook = per_hook;
 		st->claim_sent = now;
 		/* Kept: if it comes back short, what it skipped is dry. */
 		snd_strs_free(&st->claim_skip, &st->nclaim_skip);
@@ -996,11 +1105,11 @@ snd_claimed(struct snd_state *st, int block, int give_back)
 	st->last_claim = n;
 	if (n > 0 && !c->dry_run)
 		resolve_expire(l->resolver, now);	/* before new lookups */
-	capped = snd_capped(list, c->dry_run ? 0 : c->per_host, &hooks);
+	capped = snd_capped(list, st->claim_per_hook, &hooks);
 	/* A claim locks the rows it looks at, those over the cap too: when
 	 * few webhooks filled the last one, the next looks at no more than
 	 * they and one more could give. */
-	st->want_cap = capped > 0 ? c->per_host * (hooks + 1) : 0;
+	st->want_cap = capped > 0 ? st->claim_per_hook * (hooks + 1) : 0;
 	if (n < want && capped == 0) {
 		if (st->nclaim_skip > 0) {
 			/* Not drained: all else is taken for now. */
@@ -1291,7 +1400,6 @@ snd_run(struct snd_loop *l)
 	snd_strs_free(&st.claim_skip, &st.nclaim_skip);
 	snd_strs_free(&st.dry, &st.ndry);
 	while (st.nhosts > 0) {
-		/* Only hosts with attempts abandoned in flight are left. */
 		struct snd_host	*h = &st.hosts[--st.nhosts];
 
 		while (h->nhooks > 0)
