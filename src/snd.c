@@ -261,7 +261,8 @@ struct snd_hook {
 
 /*
  * A host with attempts in flight or jobs waiting, for the per-host cap: a
- * host that does not answer holds per_host slots at most, never all.
+ * host that does not answer holds per_host slots at most, never all. Kept
+ * SND_HOST_FORGET_SECS after its last job, for the pace of its attempts.
  */
 struct snd_host {
 	char		*name;
@@ -282,7 +283,8 @@ struct snd_state {
 	size_t		 inflight;
 	double		 took;		/* seconds an attempt takes, over all
 					   hosts (moving average) */
-	struct snd_host	*hosts;		/* with jobs in flight or held */
+	struct snd_host	*hosts;		/* with jobs in flight or held, or
+					   none for under a minute */
 	size_t		 nhosts, caphosts;
 	struct snd_jobq	 held;		/* claimed, waiting for a slot */
 	size_t		 nheld;
