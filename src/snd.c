@@ -33,7 +33,7 @@
 					   lease - timeout runs out */
 #define SND_AHEAD_SECS		0.5	/* work kept claimed ahead: what the
 					   slots get through in this long */
-#define SND_AHEAD_MAX		3	/* at most this many times the slots */
+#define SND_AHEAD_MAX		8	/* at most this many times the slots */
 #define SND_HOST_FORGET_SECS	60.0	/* a host without jobs is forgotten
 					   (its pace too) after this long */
 
@@ -540,10 +540,11 @@ snd_can_launch(const struct snd_state *st, const struct snd_host *h)
  * seconds: what they get through in SND_AHEAD_SECS, at least n (a slot
  * that frees never waits for a claim), at most SND_AHEAD_MAX times n. A
  * host that answers in milliseconds so gets claims large enough to be
- * cheap per row (bench/sender: a drain's claims of 60 rows cost
- * PostgreSQL 40 us a row, of 180 rows 24); one that takes seconds, or
- * of which no attempt has ended yet, no more than n, whose last then
- * starts within one attempt's time.
+ * cheap per row (pgbench: 36-40 us a row in claims of 64 rows, 24 from
+ * 200 rows on; bench/sender's drain claims 240 rows on average, 110-190
+ * at 3 times: docs/BENCHMARKS.md, findings 15 and 16); one that takes
+ * seconds, or of which no attempt has ended yet, no more than n, whose
+ * last then starts within one attempt's time.
  */
 static int
 snd_ahead(int n, double took)
@@ -885,16 +886,17 @@ snd_threshold(const struct snd_state *st)
 /*
  * How many more rows a claim may take now. The sender keeps claimed
  * those in flight and as many ready to start as snd_ahead allows (from
- * --concurrency to 3 times that), so that a slot that frees never waits
- * for a claim (the claim runs while the transfers do). Leases allow it:
- * a ready job starts within about an attempt's time, since the claim
- * takes no more of one webhook than its host has room for, and claims
- * pass over hosts that have as many waiting as they get through in
- * SND_AHEAD_SECS (--per-host of them for a host that is slow).
- * Those waiting for a host at its cap wait for that host, not for a slot:
- * up to --concurrency of them are not counted. (Counted, a host that does
- * not answer took a quarter of every claim's room: bench/sender's
- * isolation case claimed 47 rows instead of 64 for the other hosts.)
+ * --concurrency to SND_AHEAD_MAX times that), so that a slot that frees
+ * never waits for a claim (the claim runs while the transfers do).
+ * Leases allow it: a ready job starts within about an attempt's time,
+ * since the claim takes no more of one webhook than its host has room
+ * for, and claims pass over hosts that have as many waiting as they get
+ * through in SND_AHEAD_SECS (--per-host of them for a host that is
+ * slow). Those waiting for a host at its cap wait for that host, not
+ * for a slot: up to --concurrency of them are not counted. (Counted, a
+ * host that does not answer took a quarter of every claim's room:
+ * bench/sender's isolation case claimed 47 rows instead of 64 for the
+ * other hosts.)
  */
 static int
 snd_free_slots(const struct snd_state *st)
