@@ -10,7 +10,7 @@
 -- connections: 19 hosts, 304 connections, more than libcurl keeps idle
 -- (256), and it closed the oldest, the ones the next claim needed.
 -- bench/sender's isolation case: a new TLS connection for one request in
--- three, 4 500 events/s instead of 17 000 (docs/BENCHMARKS.md, finding 16).
+-- three, 4 500 events/s instead of 17 000 (docs/BENCHMARKS.md, finding 17).
 -- In due order the slots go round the hosts as their events came, and the
 -- oldest event of each webhook starts first.
 --
@@ -34,7 +34,10 @@ BEGIN
 		    USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	-- See 002 and 005 for the scan, 006 for the cap. seq is the row's
-	-- place in the scan; the sorts are of at most p_batch rows.
+	-- place in the scan: a window cannot go beside FOR UPDATE, so it is
+	-- numbered on the way out of the materialized CTE, which gives its
+	-- rows back in the order they were stored. The sorts are of at most
+	-- p_batch rows.
 	RETURN QUERY
 	WITH due AS MATERIALIZED (
 		SELECT n.id, n.webhook_id, n.next_attempt_at,

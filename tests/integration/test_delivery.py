@@ -308,7 +308,7 @@ def a_claim_returns_its_rows_in_due_order_across_webhooks(ctx):
     # per-webhook cap's window left them before 007), its slots went to a
     # few hosts at a time, each up to its cap, and a sender spread over 19
     # hosts needed more connections than it keeps: a TLS handshake for one
-    # request in three (docs/BENCHMARKS.md, finding 16). Events of two
+    # request in three (docs/BENCHMARKS.md, finding 17). Events of two
     # webhooks recorded in turn come back in the order they were due.
     a, _ = ctx.hook("ok", "order-a")
     b, _ = ctx.hook("ok", "order-b")
