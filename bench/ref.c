@@ -10,6 +10,13 @@
  * it with cc and pkg-config and mounts it in the web server the way dlrhook
  * is mounted. The conninfo comes from DLRHOOK_DATABASE, as for dlrhook; its
  * role needs SELECT on dlrhook.api_keys and dlrhook.webhooks.
+ *
+ * With the query string "via=function" it runs dlrhook's own statement
+ * instead, the call of the SECURITY DEFINER function api_webhook_get (its
+ * role then needs EXECUTE on it): the ceiling of a FastCGI program that
+ * keeps dlrhook's tenant isolation in the database (docs/SECURITY.md).
+ * Between the two, bench/api measures what that isolation costs, and
+ * between the second and dlrhook, what dlrhook's own code costs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +32,9 @@
 	"FROM dlrhook.api_keys k "					\
 	"JOIN dlrhook.webhooks w ON w.account_id = k.account_id "	\
 	"WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
+
+/* dlrhook's statement: the outcome, then the same five columns. */
+#define REF_FN_SQL	"SELECT * FROM dlrhook.api_webhook_get($1)"
 
 static const char ref_401[] =
 	"{\"type\":\"urn:problem-type:dlrhook:unauthorized\","
@@ -76,6 +86,10 @@ ref_connect(void)
 		return NULL;
 	}
 	res = PQprepare(c, "get", REF_SQL, 1, NULL);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		res = PQprepare(c, "fn", REF_FN_SQL, 1, NULL);
+	}
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		fprintf(stderr, "ref.fcgi: prepare: %s", PQerrorMessage(c));
 		PQclear(res);
@@ -96,8 +110,8 @@ main(void)
 	PGresult		*res;
 	unsigned char		 hash[EVP_MAX_MD_SIZE];
 	unsigned int		 hlen;
-	const char		*key, *vals[1];
-	int			 lens[1], fmts[1] = { 1 }, i;
+	const char		*key, *qs, *vals[1];
+	int			 lens[1], fmts[1] = { 1 }, i, fn;
 	char			 body[8192];
 	size_t			 n;
 
@@ -118,16 +132,20 @@ main(void)
 		EVP_Digest(key, strlen(key), hash, &hlen, EVP_sha256(), NULL);
 		vals[0] = (const char *)hash;
 		lens[0] = (int)hlen;
-		res = PQexecPrepared(conn, "get", 1, vals, lens, fmts, 0);
+		qs = FCGX_GetParam("QUERY_STRING", fr.envp);
+		fn = qs != NULL && strcmp(qs, "via=function") == 0;
+		res = PQexecPrepared(conn, fn ? "fn" : "get", 1, vals, lens,
+		    fmts, 0);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
-		    PQntuples(res) == 1) {
+		    PQntuples(res) == 1 &&
+		    (!fn || strcmp(PQgetvalue(res, 0, 0), "ok") == 0)) {
 			n = 0;
 			body[n++] = '{';
 			for (i = 0; i < 5; i++) {
 				n += (size_t)snprintf(body + n, sizeof(body) - n,
 				    "%s\"%s\":\"", i > 0 ? "," : "", cols[i]);
 				ref_json_str(body, sizeof(body) - 2, &n,
-				    PQgetvalue(res, 0, i));
+				    PQgetvalue(res, 0, i + fn));
 				body[n++] = '"';
 			}
 			body[n++] = '}';
