@@ -36,6 +36,10 @@
 /* dlrhook's statement: the outcome, then the same five columns. */
 #define REF_FN_SQL	"SELECT * FROM dlrhook.api_webhook_get($1)"
 
+static const char ref_400[] =
+	"{\"type\":\"about:blank\",\"title\":\"Bad Request\",\"status\":400,"
+	"\"detail\":\"the only query string is via=function\"}";
+
 static const char ref_401[] =
 	"{\"type\":\"urn:problem-type:dlrhook:unauthorized\","
 	"\"title\":\"Unauthorized\",\"status\":401,"
@@ -77,7 +81,7 @@ ref_connect(void)
 {
 	PGconn		*c;
 	PGresult	*res;
-	const char	*ci = getenv("DLRHOOK_DATABASE");
+	const char	*ci = getenv("DLRHOOK_DATABASE"), *name;
 
 	c = PQconnectdb(ci != NULL ? ci : "");
 	if (PQstatus(c) != CONNECTION_OK) {
@@ -85,13 +89,16 @@ ref_connect(void)
 		PQfinish(c);
 		return NULL;
 	}
-	res = PQprepare(c, "get", REF_SQL, 1, NULL);
+	name = "get";
+	res = PQprepare(c, name, REF_SQL, 1, NULL);
 	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 		PQclear(res);
-		res = PQprepare(c, "fn", REF_FN_SQL, 1, NULL);
+		name = "fn";
+		res = PQprepare(c, name, REF_FN_SQL, 1, NULL);
 	}
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		fprintf(stderr, "ref.fcgi: prepare: %s", PQerrorMessage(c));
+		fprintf(stderr, "ref.fcgi: prepare %s: %s", name,
+		    PQerrorMessage(c));
 		PQclear(res);
 		PQfinish(c);
 		return NULL;
@@ -111,7 +118,7 @@ main(void)
 	unsigned char		 hash[EVP_MAX_MD_SIZE];
 	unsigned int		 hlen;
 	const char		*key, *qs, *vals[1];
-	int			 lens[1], fmts[1] = { 1 }, i, fn;
+	int			 lens[1], fmts[1] = { 1 }, i, fn, off;
 	char			 body[8192];
 	size_t			 n;
 
@@ -129,15 +136,26 @@ main(void)
 			FCGX_Finish_r(&fr);
 			continue;
 		}
+		/* Anything but none or via=function is refused, so that
+		 * bench/api can tell that the query string gets here. */
+		qs = FCGX_GetParam("QUERY_STRING", fr.envp);
+		fn = qs != NULL && strcmp(qs, "via=function") == 0;
+		if (!fn && qs != NULL && *qs != '\0') {
+			ref_reply(fr.out, 400, "Bad Request",
+			    "application/problem+json", ref_400,
+			    sizeof(ref_400) - 1);
+			FCGX_Finish_r(&fr);
+			continue;
+		}
 		EVP_Digest(key, strlen(key), hash, &hlen, EVP_sha256(), NULL);
 		vals[0] = (const char *)hash;
 		lens[0] = (int)hlen;
-		qs = FCGX_GetParam("QUERY_STRING", fr.envp);
-		fn = qs != NULL && strcmp(qs, "via=function") == 0;
+		/* dlrhook's statement has the outcome first: skip it. */
+		off = fn ? 1 : 0;
 		res = PQexecPrepared(conn, fn ? "fn" : "get", 1, vals, lens,
 		    fmts, 0);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
-		    PQntuples(res) == 1 &&
+		    PQntuples(res) == 1 && PQnfields(res) >= 5 + off &&
 		    (!fn || strcmp(PQgetvalue(res, 0, 0), "ok") == 0)) {
 			n = 0;
 			body[n++] = '{';
@@ -145,7 +163,7 @@ main(void)
 				n += (size_t)snprintf(body + n, sizeof(body) - n,
 				    "%s\"%s\":\"", i > 0 ? "," : "", cols[i]);
 				ref_json_str(body, sizeof(body) - 2, &n,
-				    PQgetvalue(res, 0, i + fn));
+				    PQgetvalue(res, 0, i + off));
 				body[n++] = '"';
 			}
 			body[n++] = '}';
