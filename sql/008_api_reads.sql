@@ -6,10 +6,10 @@
 -- (a Result, two nested loops, the two index scans), all set up by the
 -- executor again at every call. Here the query starts from the key's index
 -- scan and LEFT JOINs the webhook, and a key that is unknown or revoked
--- finds no row at all (NOT FOUND): three nodes, the plan of bench/ref.c's
--- bare join. The backend's CPU for a GET, one client calling in a loop:
--- 31.2 µs against 32.3 (docs/BENCHMARKS.md, finding 18). A bad key costs
--- one index probe. api_secret_get, not a hot path, keeps 004's form.
+-- finds no row at all (NOT FOUND): three nodes, bench/ref.c's bare join
+-- with the webhook's side outer. The backend's CPU for a GET, one client
+-- calling in a loop: 31.2 µs against 32.3 (docs/BENCHMARKS.md, finding
+-- 18). api_secret_get, not a hot path, keeps 004's form.
 --
 -- The results are those of 004, outcome for outcome: 'unauthorized' for an
 -- unknown, NULL or revoked key hash, 'no_webhook' for a key whose account
