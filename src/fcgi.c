@@ -29,6 +29,27 @@ fcgi_read(void *arg, char *buf, int n)
 	return FCGX_GetStr(buf, n, fr->in);
 }
 
+/*
+ * Ends the request and closes its connection. libfcgi's close is a
+ * lingering one: shutdown, then wait up to 2 s for the web server to close
+ * its end, reading and dropping whatever comes, so that unread input cannot
+ * make the kernel reset the connection and lose the response. The web
+ * server closes only after it has read the response, so the process slept
+ * on every request before it could accept the next: a sixth of a GET's CPU
+ * time across dlrhook, lighttpd and PostgreSQL (docs/BENCHMARKS.md,
+ * finding 20). req_from_source reads the body to its end, so once the end
+ * of stdin has been seen there is no input left unread, and the
+ * connection is closed at once: a detached request is closed without the
+ * lingering (libfcgi 2.4, FCGX_Free). After a read error it lingers.
+ */
+static void
+fcgi_finish(FCGX_Request *fr)
+{
+	if (FCGX_HasSeenEOF(fr->in) == EOF && FCGX_GetError(fr->in) == 0)
+		FCGX_Detach(fr);
+	FCGX_Finish_r(fr);
+}
+
 static int
 env_flag(const char *name)
 {
@@ -79,7 +100,7 @@ main(void)
 		free(out);
 		resp_free(resp);
 		req_free(req);
-		FCGX_Finish_r(&fr);
+		fcgi_finish(&fr);
 	}
 	store_free(st);
 	return 0;
