@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,16 @@
 #define SND_GIVE_UP_SECS	10.0	/* stopping: to record what is left */
 #define SND_REPORT_SECS		60.0	/* --follow: summary line interval */
 #define SND_LEASE_MARGIN	2.0	/* a job starts this long before
-					   lease - timeout runs out */
+					   lease - timeout runs out, or more
+					   when recording is slow (snd_plan) */
+#define SND_RECORD_CALLS	2	/* finish calls' worth of results a
+					   slow database is given at once */
+#define SND_RECORD_SLACK	0.25	/* beside recording's computed wait:
+					   the loop's own delays */
+#define SND_START_MIN		0.5	/* recording leaves a claimed job at
+					   least this long to start in */
+#define SND_FIN_FORGET_SECS	10.0	/* no finish for this long: the time
+					   one takes is measured anew */
 #define SND_AHEAD_SECS		0.5	/* work kept claimed ahead: what the
 					   slots get through in this long */
 #define SND_AHEAD_MAX		8	/* at most this many times the slots */
@@ -307,6 +317,10 @@ struct snd_state {
 	struct snd_job	**done;		/* attempts waiting for sender_finish */
 	size_t		 ndone, capdone;
 	size_t		 nfin;		/* the first nfin: being recorded */
+	double		 fin_sent;	/* monotonic: when that call began */
+	double		 fin_took;	/* seconds a finish takes
+					   (snd_fin_took); 0: not timed */
+	double		 fin_at;	/* monotonic: when the last one ended */
 	double		 oldest_done;
 	int		 db_up;
 	double		 reconnect_at;
@@ -433,6 +447,8 @@ snd_done_drop(struct snd_state *st, size_t n)
 	st->ndone -= n;
 }
 
+static size_t	snd_unhold(struct snd_state *, int);
+
 static void
 snd_refused(struct snd_state *st, size_t n)
 {
@@ -441,6 +457,23 @@ snd_refused(struct snd_state *st, size_t n)
 	st->l->stats.unrecorded += n;
 	st->failed = 1;
 	snd_done_drop(st, n);
+}
+
+/*
+ * The finish in flight is over, for snd_plan: what it took counts at once
+ * if slower than the estimate, by an eighth of the difference if faster,
+ * so that one quick call after slow ones does not promise the next.
+ */
+static void
+snd_fin_took(struct snd_state *st, double now)
+{
+	double	 took = now - st->fin_sent;
+
+	if (took >= st->fin_took)
+		st->fin_took = took;
+	else
+		st->fin_took -= (st->fin_took - took) / 8;
+	st->fin_at = now;
 }
 
 /*
@@ -462,6 +495,7 @@ snd_finished(struct snd_state *st, int block)
 		snd_db_lost(st, snd_mono(st->l));
 		return;
 	}
+	snd_fin_took(st, snd_mono(st->l));
 	if (rc == SND_DB_REJECTED) {
 		snd_refused(st, n);
 		return;
@@ -473,6 +507,9 @@ snd_finished(struct snd_state *st, int block)
 	/* A retry may now be due before the time we meant to wake. */
 	if (retries && st->drained && l->cfg.follow)
 		snd_schedule_wake(st, snd_mono(st->l));
+	/* Recording has room again for the jobs that waited for it. */
+	if (st->nheld > 0 && !st->stopping && !*l->stop)
+		snd_unhold(st, 0);
 }
 
 /*
@@ -491,9 +528,13 @@ snd_flush(struct snd_state *st)
 	if (n > SND_FINISH_CHUNK)
 		n = SND_FINISH_CHUNK;
 	st->oldest_done = snd_mono(st->l);	/* of those left for the next call */
-	if ((rc = l->db_ops->finish_start(l->db, st->done, n)) == 0)
+	if ((rc = l->db_ops->finish_start(l->db, st->done, n)) == 0) {
 		st->nfin = n;
-	else if (rc == SND_DB_LOST)
+		/* After a long pause, this call says anew what one takes. */
+		if (st->oldest_done - st->fin_at >= SND_FIN_FORGET_SECS)
+			st->fin_took = 0;
+		st->fin_sent = st->oldest_done;
+	} else if (rc == SND_DB_LOST)
 		snd_db_lost(st, snd_mono(st->l));
 	else
 		snd_refused(st, n);
@@ -508,6 +549,101 @@ snd_flush_all(struct snd_state *st)
 		snd_flush(st);
 		snd_finished(st, 1);
 	}
+}
+
+/*
+ * Seconds a sender_finish takes: the estimate, or what the one running has
+ * taken if that is longer already. *known: a finish was timed, and not
+ * long ago (after a pause the database may be another, and a sender that
+ * started nothing would never time one again).
+ */
+static double
+snd_fin_secs(const struct snd_state *st, double now, int *known)
+{
+	double	 f = st->fin_took;
+
+	if (st->nfin == 0 && now - st->fin_at >= SND_FIN_FORGET_SECS)
+		f = 0;
+	*known = f > 0;
+	if (st->nfin > 0 && now - st->fin_sent > f)
+		f = now - st->fin_sent;
+	return f;
+}
+
+/* What recording allows the attempts now: snd_plan. */
+struct snd_plan {
+	double		 record;	/* seconds kept for recording between
+					   an attempt's end and its lease's */
+	size_t		 backlog;	/* most results waiting for a call
+					   and attempts in flight together;
+					   0: none may start */
+	int		 slow;		/* recording, not the lease margin,
+					   sets how late a job may start */
+};
+
+/*
+ * Results are recorded in order by sender_finish calls of up to
+ * SND_FINISH_CHUNK, one at a time, each taking F seconds (snd_fin_secs).
+ * A result whose attempt ends with at most k * SND_FINISH_CHUNK results
+ * waiting for a call and attempts in flight, its own included, waits for
+ * the call running (F at most), then for k calls at most, its own the
+ * last, the first within SND_FLUSH_SECS: (k + 1) * F + SND_FLUSH_SECS.
+ * An attempt starts only while that count, with it, stays within the cap
+ * (snd_record_room), so none started later pushes a result further back.
+ * A job that starts by claimed + lease - timeout - record, where record
+ * >= (k + 1) * F + SND_FLUSH_SECS + SND_RECORD_SLACK, is thus recorded
+ * within its lease.
+ *
+ * record is SND_LEASE_MARGIN while that covers SND_RECORD_CALLS calls (a
+ * quick database: k as large as the margin allows; the rule as it was).
+ * Slower, it grows to cover them (one call recorded while the next
+ * fills), but leaves a claimed job SND_START_MIN to start in, and k is
+ * what it covers. As F grows, record never shrinks and k never grows;
+ * as F falls, a later job's cap still fits an earlier job's record. k < 1
+ * (at lease 6 and timeout 1: F over 2.07 s): no result could be recorded
+ * in time, and nothing starts until the estimate is forgotten. Until a
+ * finish is timed, one call's worth at most.
+ */
+static void
+snd_plan(const struct snd_state *st, double now, struct snd_plan *p)
+{
+	const struct snd_config	*c = &st->l->cfg;
+	double			 f, r, k;
+	int			 known;
+
+	p->record = SND_LEASE_MARGIN;
+	p->backlog = SIZE_MAX;
+	p->slow = 0;
+	if ((f = snd_fin_secs(st, now, &known)) > 0) {
+		r = (SND_RECORD_CALLS + 1) * f + SND_FLUSH_SECS +
+		    SND_RECORD_SLACK;
+		if (r > c->lease - c->timeout - SND_START_MIN)
+			r = c->lease - c->timeout - SND_START_MIN;
+		if (r > p->record) {
+			p->record = r;
+			p->slow = 1;
+		}
+		/* Floored by the cast; a hair more, or 3 * f / f may be 2.99. */
+		k = (p->record - SND_FLUSH_SECS - SND_RECORD_SLACK) / f - 1 +
+		    1e-9;
+		if (k < 1)
+			p->backlog = 0;
+		else if (k < SIZE_MAX / SND_FINISH_CHUNK / 2)
+			p->backlog = (size_t)k * SND_FINISH_CHUNK;
+	}
+	if (!known && p->backlog > SND_FINISH_CHUNK)
+		p->backlog = SND_FINISH_CHUNK;
+}
+
+/* How many more attempts may start before recording is at its cap, with
+ * held more to come (the results of the call running do not count). */
+static size_t
+snd_record_room(const struct snd_state *st, const struct snd_plan *p,
+    size_t held)
+{
+	size_t	 n = st->ndone - st->nfin + st->inflight + held;
+
+	return p->backlog > n ? p->backlog - n : 0;
 }
 
 static struct snd_host *
@@ -527,12 +663,14 @@ snd_host_full(const struct snd_state *st, const struct snd_host *h)
 	return st->l->cfg.per_host > 0 && h->inflight >= st->l->cfg.per_host;
 }
 
-/* A job of host h may start now: a free slot, and room at its host. */
+/* A job of host h may start now: a free slot, room at its host, and
+ * room for its result in recording (snd_plan p). */
 static int
-snd_can_launch(const struct snd_state *st, const struct snd_host *h)
+snd_can_launch(const struct snd_state *st, const struct snd_host *h,
+    const struct snd_plan *p)
 {
 	return (int)st->inflight < st->l->cfg.concurrency &&
-	    !snd_host_full(st, h);
+	    !snd_host_full(st, h) && snd_record_room(st, p, 0) > 0;
 }
 
 /*
@@ -719,29 +857,34 @@ snd_launch(struct snd_state *st, struct snd_job *j, struct snd_host *h)
 	st->inflight++;
 }
 
-/* Too late to finish within the lease (a slow DNS, a long wait for its
- * host): the job is given back, to be claimed again. */
+/* Too late to be sent and recorded within the lease (a slow DNS, a long
+ * wait for its host, a slow database: snd_plan): the job is given back,
+ * to be claimed again. */
 static int
-snd_too_late(struct snd_state *st, struct snd_job *j, double now)
+snd_too_late(struct snd_state *st, struct snd_job *j, double now,
+    const struct snd_plan *p)
 {
 	struct snd_loop	*l = st->l;
 
-	if (now <= j->claimed + l->cfg.lease - l->cfg.timeout -
-	    SND_LEASE_MARGIN)
+	if (p->backlog > 0 && now <= j->claimed + l->cfg.lease -
+	    l->cfg.timeout - p->record)
 		return 0;
 	log_warnx("notification %s attempt %d not started: its lease "
-	    "would run out; it is given back", j->id, j->attempt);
+	    "would run out before its result is recorded (%.1f s kept for "
+	    "that); it is given back", j->id, j->attempt, p->record);
 	return 1;
 }
 
 /* Prepares one claimed notification and starts its attempt, or holds it
- * while its host is at the per-host cap. */
+ * while its host is at the per-host cap, every slot is taken or recording
+ * has no room (snd_can_launch). */
 static void
 snd_begin(struct snd_state *st, struct snd_job *j)
 {
 	struct snd_loop		*l = st->l;
 	struct resolve_dest	 d;
 	struct snd_host		*h;
+	struct snd_plan		 p;
 	double			 now = snd_mono(st->l);
 
 	j->next = NULL;
@@ -752,7 +895,8 @@ snd_begin(struct snd_state *st, struct snd_job *j)
 		st->inflight++;
 		return;
 	}
-	if (snd_too_late(st, j, now)) {
+	snd_plan(st, now, &p);
+	if (snd_too_late(st, j, now, &p)) {
 		snd_give_back(st, j);
 		return;
 	}
@@ -771,7 +915,7 @@ snd_begin(struct snd_state *st, struct snd_job *j)
 	d.host = d.pin = NULL;
 	resolve_dest_clear(&d);
 	h = snd_host_add(st, j);
-	if (snd_can_launch(st, h)) {
+	if (snd_can_launch(st, h, &p)) {
 		snd_launch(st, j, h);
 		return;
 	}
@@ -798,8 +942,9 @@ snd_release(struct snd_state *st, struct snd_job *j)
 }
 
 /*
- * Starts the held jobs whose host has room again, in claim order. all:
- * none is started, each is left to its lease (stopping); the count.
+ * Starts the held jobs that may start again (a slot, their host, room in
+ * recording), in claim order, and gives back those too late. all: none is
+ * started, each is given back (stopping); the count.
  */
 static size_t
 snd_unhold(struct snd_state *st, int all)
@@ -807,24 +952,32 @@ snd_unhold(struct snd_state *st, int all)
 	struct snd_jobq	 rest = { NULL, NULL };
 	struct snd_job	*j;
 	struct snd_host	*h;
+	struct snd_plan	 p;
 	double		 now = snd_mono(st->l);
-	size_t		 left = 0;
+	size_t		 left = 0, room;
+	int		 late;
 
+	snd_plan(st, now, &p);
+	room = snd_record_room(st, &p, 0);
 	while ((j = snd_jobq_pop(&st->held)) != NULL) {
-		/* With every slot taken, the rest wait in order. */
-		if (!all && (int)st->inflight >= st->l->cfg.concurrency) {
+		late = !all && snd_too_late(st, j, now, &p);
+		/* With every slot taken, or no room in recording, the rest
+		 * wait in order, unless their time is up. */
+		if (!all && !late && ((int)st->inflight >=
+		    st->l->cfg.concurrency || room == 0)) {
 			snd_jobq_push(&rest, j);
 			continue;
 		}
 		h = snd_host_find(st, j->host);
-		if (!all && snd_host_full(st, h)) {
+		if (!all && !late && snd_host_full(st, h)) {
 			snd_jobq_push(&rest, j);
 			continue;
 		}
 		h->held--;
 		st->nheld--;
-		if (!all && !snd_too_late(st, j, now)) {
+		if (!all && !late) {
 			snd_launch(st, j, h);
+			room--;		/* in flight, or failed and done */
 			continue;
 		}
 		if (all)
@@ -872,15 +1025,43 @@ static int
 snd_threshold(const struct snd_state *st)
 {
 	const struct snd_config	*c = &st->l->cfg;
+	struct snd_plan		 p;
 	int			 t;
 
-	t = c->dry_run ? c->concurrency : snd_ahead(c->concurrency, st->took);
+	snd_plan(st, snd_mono(st->l), &p);
+	t = c->dry_run || p.slow ? c->concurrency :
+	    snd_ahead(c->concurrency, st->took);
 	if (t > c->batch)
 		t = c->batch;
 	t = c->dry_run ? t / 4 : t / 2;
 	if (st->want_cap > 0 && t > st->want_cap)
 		t = st->want_cap;
+	if ((size_t)t > p.backlog / 2)
+		t = (int)(p.backlog / 2);
 	return t < 1 ? 1 : t;
+}
+
+/*
+ * How many jobs may wait for a slot: snd_ahead's; while recording sets the
+ * pace (snd_plan), what the slots get through in half the time a claimed
+ * job has to start in (SND_AHEAD_SECS at most), and none for attempts
+ * that take longer than that, so that each starts in time.
+ */
+static int
+snd_claim_ahead(const struct snd_state *st, const struct snd_plan *p)
+{
+	const struct snd_config	*c = &st->l->cfg;
+	double			 secs, k;
+
+	if (!p->slow)
+		return snd_ahead(c->concurrency, st->took);
+	if (st->took <= 0)
+		return 0;
+	secs = (c->lease - c->timeout - p->record) / 2;
+	if (secs > SND_AHEAD_SECS)
+		secs = SND_AHEAD_SECS;
+	k = secs / st->took;
+	return (int)(c->concurrency * (k > SND_AHEAD_MAX ? SND_AHEAD_MAX : k));
 }
 
 /*
@@ -897,14 +1078,19 @@ snd_threshold(const struct snd_state *st)
  * host that does not answer took a quarter of every claim's room:
  * bench/sender's isolation case claimed 47 rows instead of 64 for the
  * other hosts.)
+ *
+ * Recording bounds it too (snd_plan): no more than can start before
+ * recording is at its cap, those held counted.
  */
 static int
 snd_free_slots(const struct snd_state *st)
 {
 	const struct snd_config	*c = &st->l->cfg;
-	size_t			 i;
+	struct snd_plan		 p;
+	size_t			 i, room;
 	int			 want, waiting = 0;
 
+	snd_plan(st, snd_mono(st->l), &p);
 	if (c->dry_run)
 		want = c->batch;
 	else {
@@ -913,11 +1099,14 @@ snd_free_slots(const struct snd_state *st)
 				waiting += st->hosts[i].held;
 		if (waiting > c->concurrency)
 			waiting = c->concurrency;
-		want = c->concurrency + snd_ahead(c->concurrency, st->took) -
+		want = c->concurrency + snd_claim_ahead(st, &p) -
 		    (int)st->inflight - (int)st->nheld + waiting;
 	}
 	if (st->want_cap > 0 && want > st->want_cap)
 		want = st->want_cap;
+	room = snd_record_room(st, &p, st->nheld);
+	if (want > 0 && (size_t)want > room)
+		want = (int)room;
 	return want > c->batch ? c->batch : want;
 }
 
@@ -1214,6 +1403,7 @@ snd_run(struct snd_loop *l)
 	struct pollfd		 fds[3];	/* wake, database, finish */
 	double			 now;
 	int			 nfds, wake_i, db_i, fin_i, cl_i, n, fd, was_drained;
+	int			 want;
 
 	memset(&st, 0, sizeof(st));
 	st.l = l;
@@ -1256,9 +1446,10 @@ snd_run(struct snd_loop *l)
 		 * PostgreSQL 40 us a row, one of 500 about 30.
 		 */
 		if (st.ndone > 0 && st.db_up && st.inflight == 0 &&
-		    !st.claiming && st.nheld == 0 && !l->cfg.follow)
+		    !st.claiming && st.nheld == 0 && !l->cfg.follow) {
 			snd_flush_all(&st);
-		else if (st.ndone > 0 && st.db_up && ((st.inflight == 0 &&
+			now = snd_mono(l);	/* a slow database took a while */
+		} else if (st.ndone > 0 && st.db_up && ((st.inflight == 0 &&
 		    !st.claiming) || st.stopping ||
 		    st.ndone >= (size_t)l->cfg.batch ||
 		    now - st.oldest_done >= SND_FLUSH_SECS))
@@ -1288,8 +1479,7 @@ snd_run(struct snd_loop *l)
 				if (!st.db_up &&
 				    now - st.stop_at >= SND_GIVE_UP_SECS)
 					break;
-			} else if (!st.drained && st.db_up &&
-			    !snd_behind(&st, now))
+			} else if (snd_claim_ready(&st, now, &want))
 				continue;	/* claim at once; else wait */
 		}
 

@@ -474,6 +474,8 @@ def a_chaotic_receiver_ends_with_each_event_delivered_or_dead(ctx):
     rc = stop(p)
     check(rc == 0, "--follow exited %s on SIGTERM: %s"
           % (rc, stderr_of(p)[-800:]))
+    # Claimed, not started in time for its lease, and given back: churn.
+    given_back = stderr_of(p).count("it is given back")
     acks, done = deliveries(ctx, path, ids, digests)
     by_id = collections.defaultdict(list)
     for _path, eid, _sha, what, arrived in ctx.rcv.records(path):
@@ -543,6 +545,8 @@ def a_chaotic_receiver_ends_with_each_event_delivered_or_dead(ctx):
     if resends[LATE]:
         ctx.note("%d answers came after the sender's timeout (failed "
                  "attempts to the sender)", resends[LATE])
+    ctx.note("%d claimed events were given back unattempted, too late for "
+             "their lease", given_back)
     if acked_but_dead:
         ctx.note("%d dead letters had a 2xx that arrived after the sender's "
                  "timeout", acked_but_dead)
