@@ -553,6 +553,69 @@ def test(fn=None, last=False):
     return reg(fn) if fn is not None else reg
 
 
+def run_plain(argv, tests, banner, precheck=None, cleanup=None):
+    """Runs plain test functions (no arguments), as run() does for the API
+    suites: --list, -k SUBSTRING, names; one line per test and "N passed,
+    N failed"; the exit status. precheck() says why none can run, or None;
+    cleanup() runs after them when they could (its failure is printed, not
+    counted)."""
+    if "--list" in argv:
+        for fn in tests:
+            print(fn.__name__)
+        return 0
+    pattern = None
+    if "-k" in argv:
+        i = argv.index("-k")
+        pattern = argv[i + 1] if i + 1 < len(argv) else ""
+        argv = argv[:i] + argv[i + 2:]
+    chosen = [fn for fn in tests if (not argv or fn.__name__ in argv)
+              and (pattern is None or pattern in fn.__name__)]
+    print(banner, file=sys.stderr)
+    passed = failed = 0
+    try:
+        why = precheck() if precheck else None
+    except Failure as e:
+        why = str(e)
+    t0 = time.monotonic()
+    try:
+        for fn in chosen:
+            if why:
+                print("FAIL %s: not run: %s" % (fn.__name__, why), flush=True)
+                failed += 1
+                continue
+            try:
+                fn()
+            except Failure as e:
+                print("FAIL %s: %s" % (fn.__name__, e), flush=True)
+                failed += 1
+            except Exception as e:  # a broken test is a failure
+                print("FAIL %s: unexpected %s: %s\n%s"
+                      % (fn.__name__, type(e).__name__, e,
+                         traceback.format_exc()), flush=True)
+                failed += 1
+            else:
+                print("ok %s" % fn.__name__, flush=True)
+                passed += 1
+    finally:
+        if cleanup and not why:
+            try:
+                cleanup()
+            except Failure as e:
+                print("# cleanup failed: %s" % e, file=sys.stderr)
+    print("# %.1f s" % (time.monotonic() - t0), file=sys.stderr)
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    return 1 if failed else 0
+
+
+def main_of(run):
+    """Exits with run(argv)'s status; 130 when interrupted."""
+    try:
+        sys.exit(run(sys.argv[1:]))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
 def _preflight(cfg, api, db):
     """None when the server and the database answer, else why not."""
     if cfg.error:

@@ -33,13 +33,11 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
-import traceback
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from dlrtest import Failure, check, fail  # noqa: E402
+from dlrtest import check, fail, main_of, run_plain  # noqa: E402
 
 BEGIN_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT, STDERR = 1, 3, 4, 5, 6, 7
 RESPONDER = 1
@@ -263,50 +261,17 @@ def a_large_body_is_read_to_its_end_before_the_close_over_unix():
     large_body(socket.AF_UNIX)
 
 
-def main(argv):
-    if "--list" in argv:
-        for fn in TESTS:
-            print(fn.__name__)
-        return 0
-    pattern = None
-    if "-k" in argv:
-        i = argv.index("-k")
-        pattern = argv[i + 1] if i + 1 < len(argv) else ""
-        argv = argv[:i] + argv[i + 2:]
-    chosen = [fn for fn in TESTS if (not argv or fn.__name__ in argv)
-              and (pattern is None or pattern in fn.__name__)]
+def precheck():
     prog = os.environ.get("DLRHOOK_FCGI", "")
-    print("# dlrhook FastCGI tests (%s)" % prog, file=sys.stderr)
-    why = None if os.access(prog, os.X_OK) else \
-        "DLRHOOK_FCGI is not an executable program: %r" % prog
-    passed = failed = 0
-    t0 = time.monotonic()
-    for fn in chosen:
-        if why:
-            print("FAIL %s: not run: %s" % (fn.__name__, why), flush=True)
-            failed += 1
-            continue
-        try:
-            fn()
-        except Failure as e:
-            print("FAIL %s: %s" % (fn.__name__, e), flush=True)
-            failed += 1
-        except Exception as e:  # a broken test is a failure
-            print("FAIL %s: unexpected %s: %s\n%s"
-                  % (fn.__name__, type(e).__name__, e,
-                     traceback.format_exc()), flush=True)
-            failed += 1
-        else:
-            print("ok %s" % fn.__name__, flush=True)
-            passed += 1
-    print("# %.1f s" % (time.monotonic() - t0), file=sys.stderr)
-    print("%d passed, %d failed" % (passed, failed), flush=True)
-    return 1 if failed else 0
+    if not os.access(prog, os.X_OK):
+        return "DLRHOOK_FCGI is not an executable program: %r" % prog
+    return None
+
+
+def main(argv):
+    return run_plain(argv, TESTS, "# dlrhook FastCGI tests (%s)"
+                     % os.environ.get("DLRHOOK_FCGI", ""), precheck)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    main_of(main)

@@ -33,13 +33,11 @@ import re
 import secrets
 import subprocess
 import sys
-import time
-import traceback
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from dlrtest import Failure, check, fail, sql_literal  # noqa: E402
+from dlrtest import check, fail, main_of, run_plain, sql_literal  # noqa: E402
 
 API, SENDER, PLATFORM = "dlrhook_api", "dlrhook_sender", "dlrhook_platform"
 DENIED = "42501"            # insufficient_privilege
@@ -680,64 +678,22 @@ def platform_member_can_record_events_and_nothing_else():
 
 # --- runner ------------------------------------------------------------------
 
+def precheck():
+    if su.value("SELECT to_regproc('dlrhook.create_api_key') IS NOT NULL "
+                "AND (SELECT rolsuper FROM pg_roles WHERE rolname = "
+                "current_user)") != "t":
+        return "PG* does not reach a migrated dlrhook database as superuser"
+    return None
+
+
 def main(argv):
-    if "--list" in argv:
-        for fn in TESTS:
-            print(fn.__name__)
-        return 0
-    pattern = None
-    if "-k" in argv:
-        i = argv.index("-k")
-        pattern = argv[i + 1] if i + 1 < len(argv) else ""
-        argv = argv[:i] + argv[i + 2:]
-    chosen = [fn for fn in TESTS if (not argv or fn.__name__ in argv)
-              and (pattern is None or pattern in fn.__name__)]
-    print("# dlrhook privilege tests (PGHOST=%s PGPORT=%s PGDATABASE=%s)"
-          % (os.environ.get("PGHOST", ""), os.environ.get("PGPORT", ""),
-             os.environ.get("PGDATABASE", "")), file=sys.stderr)
-    passed = failed = 0
-    why = None
-    try:
-        if su.value("SELECT to_regproc('dlrhook.create_api_key') IS NOT NULL "
-                    "AND (SELECT rolsuper FROM pg_roles WHERE rolname = "
-                    "current_user)") != "t":
-            why = "PG* does not reach a migrated dlrhook database as superuser"
-    except Failure as e:
-        why = str(e)
-    t0 = time.monotonic()
-    try:
-        for fn in chosen:
-            if why:
-                print("FAIL %s: not run: %s" % (fn.__name__, why), flush=True)
-                failed += 1
-                continue
-            try:
-                fn()
-            except Failure as e:
-                print("FAIL %s: %s" % (fn.__name__, e), flush=True)
-                failed += 1
-            except Exception as e:  # a broken test is a failure
-                print("FAIL %s: unexpected %s: %s\n%s"
-                      % (fn.__name__, type(e).__name__, e,
-                         traceback.format_exc()), flush=True)
-                failed += 1
-            else:
-                print("ok %s" % fn.__name__, flush=True)
-                passed += 1
-    finally:
-        if not why:
-            try:
-                cleanup()
-            except Failure as e:
-                print("# cleanup failed: %s" % e, file=sys.stderr)
-    print("# %.1f s" % (time.monotonic() - t0), file=sys.stderr)
-    print("%d passed, %d failed" % (passed, failed), flush=True)
-    return 1 if failed else 0
+    return run_plain(argv, TESTS,
+                     "# dlrhook privilege tests (PGHOST=%s PGPORT=%s "
+                     "PGDATABASE=%s)" % (os.environ.get("PGHOST", ""),
+                                         os.environ.get("PGPORT", ""),
+                                         os.environ.get("PGDATABASE", "")),
+                     precheck, cleanup)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    main_of(main)
