@@ -1022,22 +1022,20 @@ snd_give_back_now(struct snd_state *st, double now)
  * what is kept ahead of the slots (a batch at most).
  */
 static int
-snd_threshold(const struct snd_state *st)
+snd_threshold(const struct snd_state *st, const struct snd_plan *p)
 {
 	const struct snd_config	*c = &st->l->cfg;
-	struct snd_plan		 p;
 	int			 t;
 
-	snd_plan(st, snd_mono(st->l), &p);
-	t = c->dry_run || p.slow ? c->concurrency :
+	t = c->dry_run || p->slow ? c->concurrency :
 	    snd_ahead(c->concurrency, st->took);
 	if (t > c->batch)
 		t = c->batch;
 	t = c->dry_run ? t / 4 : t / 2;
 	if (st->want_cap > 0 && t > st->want_cap)
 		t = st->want_cap;
-	if ((size_t)t > p.backlog / 2)
-		t = (int)(p.backlog / 2);
+	if ((size_t)t > p->backlog / 2)
+		t = (int)(p->backlog / 2);
 	return t < 1 ? 1 : t;
 }
 
@@ -1083,14 +1081,12 @@ snd_claim_ahead(const struct snd_state *st, const struct snd_plan *p)
  * recording is at its cap, those held counted.
  */
 static int
-snd_free_slots(const struct snd_state *st)
+snd_free_slots(const struct snd_state *st, const struct snd_plan *p)
 {
 	const struct snd_config	*c = &st->l->cfg;
-	struct snd_plan		 p;
 	size_t			 i, room;
 	int			 want, waiting = 0;
 
-	snd_plan(st, snd_mono(st->l), &p);
 	if (c->dry_run)
 		want = c->batch;
 	else {
@@ -1099,12 +1095,12 @@ snd_free_slots(const struct snd_state *st)
 				waiting += st->hosts[i].held;
 		if (waiting > c->concurrency)
 			waiting = c->concurrency;
-		want = c->concurrency + snd_claim_ahead(st, &p) -
+		want = c->concurrency + snd_claim_ahead(st, p) -
 		    (int)st->inflight - (int)st->nheld + waiting;
 	}
 	if (st->want_cap > 0 && want > st->want_cap)
 		want = st->want_cap;
-	room = snd_record_room(st, &p, st->nheld);
+	room = snd_record_room(st, p, st->nheld);
 	if (want > 0 && (size_t)want > room)
 		want = (int)room;
 	return want > c->batch ? c->batch : want;
@@ -1200,15 +1196,20 @@ snd_new_work(struct snd_state *st)
 	st->dry_until = 0;
 }
 
-/* A claim is worth starting now, of *want rows. */
+/* A claim is worth starting now, of *want rows: the room for it and the
+ * fewest worth it, both under what recording allows (snd_plan, worked out
+ * once for the two). */
 static int
 snd_claim_ready(const struct snd_state *st, double now, int *want)
 {
+	struct snd_plan	 p;
+
 	if (st->claiming || st->drained || st->stopping || !st->db_up ||
 	    snd_behind(st, now))
 		return 0;
-	*want = snd_free_slots(st);
-	if (*want <= 0 || (st->inflight > 0 && *want < snd_threshold(st)))
+	snd_plan(st, now, &p);
+	*want = snd_free_slots(st, &p);
+	if (*want <= 0 || (st->inflight > 0 && *want < snd_threshold(st, &p)))
 		return 0;
 	return !snd_dry(st, now);
 }

@@ -553,6 +553,17 @@ def test(fn=None, last=False):
     return reg(fn) if fn is not None else reg
 
 
+def plain_suite():
+    """A list of plain tests for run_plain, and the decorator that adds a
+    function to it."""
+    tests = []
+
+    def add(fn):
+        tests.append(fn)
+        return fn
+    return tests, add
+
+
 def run_plain(argv, tests, banner, precheck=None, cleanup=None):
     """Runs plain test functions (no arguments), as run() does for the API
     suites: --list, -k SUBSTRING, names; one line per test and "N passed,

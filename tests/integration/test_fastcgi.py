@@ -37,7 +37,7 @@ import tempfile
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from dlrtest import check, fail, main_of, run_plain  # noqa: E402
+from dlrtest import check, fail, main_of, plain_suite, run_plain  # noqa: E402
 
 BEGIN_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT, STDERR = 1, 3, 4, 5, 6, 7
 RESPONDER = 1
@@ -197,12 +197,7 @@ def closed_not_half_closed(s):
     return False
 
 
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
+TESTS, test = plain_suite()
 
 
 @test

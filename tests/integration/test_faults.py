@@ -10,7 +10,10 @@
 3. A chaotic receiver (500s, connection resets, stalls past --timeout) for
    10 000 events with a short retry schedule: each event delivered or
    dead-lettered after exactly the schedule's attempts, none lost or left.
-4. Soak: DLRHOOK_SOAK_REQUESTS (default 200 000) API requests through the web
+4. A slow database: every sender_finish held up a second by a trigger,
+   10 000 events to a receiver that answers at once, lease 6 s: each event
+   sent once, its result recorded within its lease.
+5. Soak: DLRHOOK_SOAK_REQUESTS (default 200 000) API requests through the web
    server while the FastCGI processes' RSS and open descriptors are watched.
 
 Environment (as test_delivery.py, plus):
@@ -53,7 +56,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from deltest import (Api, Customer, Failure, Sender, check, one,  # noqa: E402
-                     rmtree, stderr_of, stop, wait_for)
+                     psql, rmtree, stderr_of, stop, wait_for)
 from faulttest import (ApiLoad, ChaosReceiver, burst_get,  # noqa: E402
                        due_now, fates, fcgi_pids, kill_if_running,
                        payload_digests, proc_usage, queued, record_many, run,
@@ -558,7 +561,65 @@ def a_chaotic_receiver_ends_with_each_event_delivered_or_dead(ctx):
           % (queued(wh), dead))
 
 
-# --- 4. soak ------------------------------------------------------------------
+# --- 4. a slow database ------------------------------------------------------
+
+SLOW_FINISH = """
+    CREATE FUNCTION public.faulttest_slow_finish() RETURNS trigger
+    LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$;
+    CREATE TRIGGER faulttest_slow_finish AFTER INSERT ON dlrhook.attempts
+        FOR EACH STATEMENT EXECUTE FUNCTION public.faulttest_slow_finish();
+"""
+FAST_FINISH = """
+    DROP TRIGGER IF EXISTS faulttest_slow_finish ON dlrhook.attempts;
+    DROP FUNCTION IF EXISTS public.faulttest_slow_finish();
+"""
+
+
+@test
+def a_slow_database_slows_the_sender_instead_of_sending_twice(ctx):
+    # Every sender_finish (one INSERT into attempts) takes a second more,
+    # as on a database slow to commit: 10 000 results take ten calls of
+    # 1 000, longer than the 6 s lease. Before the sender counted the
+    # recording ahead of an attempt, it sent at the receiver's pace, the
+    # results were recorded after their leases ran out, and the rows were
+    # claimed and sent again (the chaotic receiver's test, so slowed: some
+    # 3 400 events twice or more).
+    n = 10000
+    c, path = ctx.hook("ok", "slowdb")
+    wh = webhook_id(c.account)
+    ids = record_many(c.account, n, "slowdb")
+    digests = payload_digests(wh)
+    check(set(digests) == set(ids), "the queue does not hold the %d events" % n)
+    psql(FAST_FINISH + SLOW_FINISH)
+    try:
+        p = ctx.sender("--follow", "--timeout", "1", "--lease", "6",
+                       "--concurrency", "256", "--per-host", "256")
+        took = wait_drained(wh, 180, sender=p,
+                            what="every event to be delivered")
+        rc = stop(p)
+    finally:
+        psql(FAST_FINISH)
+    check(rc == 0, "--follow exited %s on SIGTERM: %s"
+          % (rc, stderr_of(p)[-800:]))
+    acks, done = deliveries(ctx, path, ids, digests)
+    missing = set(ids) - set(acks)
+    check(not missing, "%d of %d events never acknowledged, e.g. %s"
+          % (len(missing), n, sorted(missing)[:3]))
+    extra, multi, most = duplicates(acks)
+    check(extra == 0, "%d events were sent more than once (%d extra copies, "
+          "at most %d of one): results recorded after their lease ran out"
+          % (multi, extra, most))
+    f = fates(ids)
+    retried = [e for e, (state, _, tries) in f.items()
+               if state is not None or len(tries) != 1]
+    check(not retried, "%d events did not end delivered after exactly one "
+          "logged attempt, e.g. %s" % (len(retried), retried[:3]))
+    ctx.note("%d delivered once each in %.1f s with every sender_finish a "
+             "second slower; %d claimed events given back unattempted",
+             n, took, stderr_of(p).count("it is given back"))
+
+
+# --- 5. soak ------------------------------------------------------------------
 
 @test
 def soak_keeps_fastcgi_memory_and_descriptors_flat(ctx):

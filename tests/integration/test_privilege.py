@@ -37,7 +37,8 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from dlrtest import check, fail, main_of, run_plain, sql_literal  # noqa: E402
+from dlrtest import (check, fail, main_of, plain_suite, run_plain,  # noqa: E402
+                     sql_literal)
 
 API, SENDER, PLATFORM = "dlrhook_api", "dlrhook_sender", "dlrhook_platform"
 DENIED = "42501"            # insufficient_privilege
@@ -312,12 +313,7 @@ def api_results(who, calls):
 
 # --- tests -------------------------------------------------------------------
 
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
+TESTS, test = plain_suite()
 
 
 @test
