@@ -564,23 +564,48 @@ def plain_suite():
     return tests, add
 
 
+def choose(argv, names):
+    """The test names that argv selects: the names given (all when none),
+    those with -k SUBSTRING in them. None, with the reason printed, when
+    argv names an unknown test, -k lacks its argument, or nothing is
+    selected: a run of no tests must not pass."""
+    args = list(argv)
+    pattern = None
+    if "-k" in args:
+        i = args.index("-k")
+        if i + 1 >= len(args):
+            print("usage: %s [-k substring] [--list] [name...]"
+                  % os.path.basename(sys.argv[0]), file=sys.stderr)
+            return None
+        pattern = args[i + 1]
+        del args[i:i + 2]
+    unknown = set(args) - set(names)
+    if unknown:
+        print("unknown test(s): %s" % ", ".join(sorted(unknown)),
+              file=sys.stderr)
+        return None
+    chosen = [n for n in names if (not args or n in args)
+              and (pattern is None or pattern in n)]
+    if not chosen:
+        print("no test matches -k %s" % pattern, file=sys.stderr)
+        return None
+    return chosen
+
+
 def run_plain(argv, tests, banner, precheck=None, cleanup=None):
     """Runs plain test functions (no arguments), as run() does for the API
-    suites: --list, -k SUBSTRING, names; one line per test and "N passed,
-    N failed"; the exit status. precheck() says why none can run, or None;
-    cleanup() runs after them when they could (its failure is printed, not
-    counted)."""
+    suites: --list, -k SUBSTRING, names (choose); one line per test and "N
+    passed, N failed"; the exit status. precheck() says why none can run,
+    or None; cleanup() runs after them when they could (its failure is
+    printed, not counted)."""
     if "--list" in argv:
         for fn in tests:
             print(fn.__name__)
         return 0
-    pattern = None
-    if "-k" in argv:
-        i = argv.index("-k")
-        pattern = argv[i + 1] if i + 1 < len(argv) else ""
-        argv = argv[:i] + argv[i + 2:]
-    chosen = [fn for fn in tests if (not argv or fn.__name__ in argv)
-              and (pattern is None or pattern in fn.__name__)]
+    names = choose(argv, [fn.__name__ for fn in tests])
+    if names is None:
+        return 2
+    chosen = [fn for fn in tests if fn.__name__ in names]
     print(banner, file=sys.stderr)
     passed = failed = 0
     try:
@@ -653,29 +678,14 @@ def _one_line(s):
 
 def run(argv, api, db):
     """Runs the selected tests; returns the process exit status."""
-    args = list(argv)
-    if "--list" in args:
+    if "--list" in argv:
         for name, _, _ in _TESTS:
             print(name)
         return 0
-    pattern = None
-    if "-k" in args:
-        i = args.index("-k")
-        if i + 1 >= len(args):
-            print("usage: test_api.py [-k substring] [--list] [name...]",
-                  file=sys.stderr)
-            return 2
-        pattern = args[i + 1]
-        del args[i:i + 2]
-    names = set(args)
-    unknown = names - {n for n, _, _ in _TESTS}
-    if unknown:
-        print("unknown test(s): %s" % ", ".join(sorted(unknown)),
-              file=sys.stderr)
+    names = choose(argv, [n for n, _, _ in _TESTS])
+    if names is None:
         return 2
-    chosen = [t for t in _TESTS
-              if (not names or t[0] in names)
-              and (pattern is None or pattern in t[0])]
+    chosen = [t for t in _TESTS if t[0] in names]
     chosen = [t for t in chosen if not t[2]] + [t for t in chosen if t[2]]
 
     cfg = api.cfg

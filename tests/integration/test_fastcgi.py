@@ -19,6 +19,8 @@ pin what the HTTP suites cannot see: how the program ends a connection.
     close never leaves unread input behind: over TCP, unread input makes
     the kernel reset the connection, which can destroy the response before
     the web server reads it.
+  - After a read error (a malformed record) the program keeps libfcgi's
+    lingering close: it cannot know that nothing is left unread.
 
 Environment: DLRHOOK_FCGI, the program. Every request here is answered
 before any query, so no database is needed. Prints one line per test and
@@ -70,8 +72,8 @@ def params(env):
                                  for k, v in env.items()))
 
 
-def request_bytes(method, path, headers=None, body=b""):
-    """The records a web server sends for one request, in order."""
+def request_head(method, path, headers=None, body=b""):
+    """BEGIN_REQUEST and the PARAMS stream of a request for body."""
     env = {"REQUEST_METHOD": method, "SCRIPT_NAME": "/webhooks",
            "PATH_INFO": path[len("/webhooks"):], "REQUEST_URI": path,
            "QUERY_STRING": "",
@@ -81,8 +83,12 @@ def request_bytes(method, path, headers=None, body=b""):
         env["CONTENT_TYPE"] = "application/json"
     env.update(headers or {})
     begin = struct.pack(">HB5x", RESPONDER, 0)   # flags 0: no keep-conn
-    return (record(BEGIN_REQUEST, begin) + stream(PARAMS, params(env))
-            + stream(STDIN, body))
+    return record(BEGIN_REQUEST, begin) + stream(PARAMS, params(env))
+
+
+def request_bytes(method, path, headers=None, body=b""):
+    """The records a web server sends for one request, in order."""
+    return request_head(method, path, headers, body) + stream(STDIN, body)
 
 
 def read_exact(sock, n):
@@ -254,6 +260,33 @@ def a_large_body_is_read_to_its_end_before_the_close_over_tcp():
 @test
 def a_large_body_is_read_to_its_end_before_the_close_over_unix():
     large_body(socket.AF_UNIX)
+
+
+@test
+def a_read_error_keeps_the_lingering_close():
+    # A body whose second record is not FastCGI (version 2): reading it
+    # fails, so input may be left unread, and the program must keep
+    # libfcgi's lingering close, which reads and drops it before closing,
+    # not close at once. Told apart as in the first test: after the
+    # lingering shutdown the program's end still takes a write.
+    app = App(socket.AF_UNIX)
+    body = b"x" * 3 * 8192
+    bad = bytearray(record(STDIN, body[8192:2 * 8192]))
+    bad[0] = 2
+    try:
+        s = app.connect()
+        with s:
+            s.sendall(request_head("PUT", "/webhooks/delivery-status",
+                                   body=body)
+                      + record(STDIN, body[:8192]) + bytes(bad))
+            status, _, rbody = read_response(s)
+            check(status == 401, "%d, not 401" % status)
+            check(json.loads(rbody)["status"] == 401, "body %r" % rbody)
+            check(not closed_not_half_closed(s),
+                  "after a read error the program closed the connection "
+                  "at once, with input possibly unread")
+    finally:
+        app.stop()
 
 
 def precheck():
