@@ -28,6 +28,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 import receiver  # noqa: E402  (tests/receiver.py)
+import dlrtest  # noqa: E402  (its test selection)
 
 RESOURCE = "/webhooks/delivery-status"
 NULL = "\\N"
@@ -403,13 +404,14 @@ def unique(name):
     return "%s-%s" % (name.replace("_", "-"), uuid.uuid4().hex[:8])
 
 
-def run(setup, teardown, only=()):
+def run(setup, teardown, argv=()):
     """
-    Runs every test (or those whose name contains one of only); prints one
-    line each and the totals; returns the exit status.
+    Runs the tests argv selects (dlrtest.pick: --list, -k SUBSTRING,
+    names); prints one line each and the totals; returns the exit status.
     """
-    tests = [t for t in TESTS
-             if not only or any(o in t.__name__ for o in only)]
+    tests = dlrtest.pick(argv, TESTS)
+    if isinstance(tests, int):
+        return tests
     passed = failed = 0
     ctx = None
     try:

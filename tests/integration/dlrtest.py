@@ -592,20 +592,30 @@ def choose(argv, names):
     return chosen
 
 
+def pick(argv, tests, name=lambda t: t.__name__):
+    """The tests argv selects (choose), in their order; or, instead, the
+    exit status: 0 after --list printed every test's name, 2 when the
+    selection is bad. name(t) is a test's name."""
+    names = [name(t) for t in tests]
+    if "--list" in argv:
+        for n in names:
+            print(n)
+        return 0
+    chosen = choose(argv, names)
+    if chosen is None:
+        return 2
+    return [t for t in tests if name(t) in chosen]
+
+
 def run_plain(argv, tests, banner, precheck=None, cleanup=None):
     """Runs plain test functions (no arguments), as run() does for the API
     suites: --list, -k SUBSTRING, names (choose); one line per test and "N
     passed, N failed"; the exit status. precheck() says why none can run,
     or None; cleanup() runs after them when they could (its failure is
     printed, not counted)."""
-    if "--list" in argv:
-        for fn in tests:
-            print(fn.__name__)
-        return 0
-    names = choose(argv, [fn.__name__ for fn in tests])
-    if names is None:
-        return 2
-    chosen = [fn for fn in tests if fn.__name__ in names]
+    chosen = pick(argv, tests)
+    if isinstance(chosen, int):
+        return chosen
     print(banner, file=sys.stderr)
     passed = failed = 0
     try:
@@ -678,14 +688,9 @@ def _one_line(s):
 
 def run(argv, api, db):
     """Runs the selected tests; returns the process exit status."""
-    if "--list" in argv:
-        for name, _, _ in _TESTS:
-            print(name)
-        return 0
-    names = choose(argv, [n for n, _, _ in _TESTS])
-    if names is None:
-        return 2
-    chosen = [t for t in _TESTS if t[0] in names]
+    chosen = pick(argv, _TESTS, lambda t: t[0])
+    if isinstance(chosen, int):
+        return chosen
     chosen = [t for t in chosen if not t[2]] + [t for t in chosen if t[2]]
 
     cfg = api.cfg

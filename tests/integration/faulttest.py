@@ -639,14 +639,15 @@ def unique(name):
     return "%s-%s" % (name.replace("_", "-"), uuid.uuid4().hex[:8])
 
 
-def run(setup, teardown, only=()):
+def run(setup, teardown, argv=()):
     """
-    Runs every test (or those whose name contains one of only): one line
-    each, "ok - name (secs): notes" or "not ok - name (secs): reason [notes]",
+    Runs the tests argv selects (dlrtest.pick: --list, -k SUBSTRING,
+    names): one line each, "ok - name (secs): notes" or "not ok - name (secs): reason [notes]",
     then "N passed, N failed". Returns the exit status.
     """
-    tests = [t for t in TESTS
-             if not only or any(o in t.__name__ for o in only)]
+    tests = dlrtest.pick(argv, TESTS)
+    if isinstance(tests, int):
+        return tests
     passed = failed = 0
     try:
         ctx = setup()

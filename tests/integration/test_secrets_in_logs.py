@@ -2,7 +2,7 @@
 """test_secrets_in_logs: no API key and no signing secret in any log or
 error body.
 
-Usage: python3 tests/integration/test_secrets_in_logs.py [-k substring] [--list]
+Usage: python3 tests/integration/test_secrets_in_logs.py [-k substring] [--list] [name...]
 
 Runs one scenario through the real stack, with PostgreSQL's statement log
 turned on for its duration (log_min_duration_statement = 0, so every
@@ -514,16 +514,12 @@ def cleanup(ctx):
 
 
 def main(argv):
-    if "--list" in argv:
-        for fn in TESTS:
-            print(fn.__name__[len("test_"):])
-        return 0
-    pattern = None
-    if "-k" in argv:
-        i = argv.index("-k")
-        pattern = argv[i + 1] if i + 1 < len(argv) else ""
-    chosen = [fn for fn in TESTS if fn is test_scenario or pattern is None
-              or pattern in fn.__name__]
+    chosen = dlrtest.pick(argv, TESTS, lambda fn: fn.__name__[len("test_"):])
+    if isinstance(chosen, int):
+        return chosen
+    # The others search what the scenario left.
+    if test_scenario not in chosen:
+        chosen.insert(0, test_scenario)
     passed = failed = 0
     t0 = time.monotonic()
     try:
