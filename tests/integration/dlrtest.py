@@ -564,11 +564,18 @@ def plain_suite():
     return tests, add
 
 
-def choose(argv, names):
-    """The test names that argv selects: the names given (all when none),
-    those with -k SUBSTRING in them. None, with the reason printed, when
-    argv names an unknown test, -k lacks its argument, or nothing is
-    selected: a run of no tests must not pass."""
+def pick(argv, tests, name=lambda t: t.__name__):
+    """The tests argv selects, in their order: those named (all when none
+    are), of those the ones with -k SUBSTRING in their name. Like argparse,
+    it exits instead: 0 after --list printed every test's name, 2 with the
+    reason when argv names an unknown test, -k lacks its argument, or
+    nothing is selected (a run of no tests must not pass). name(t) is a
+    test's name."""
+    names = [name(t) for t in tests]
+    if "--list" in argv:
+        for n in names:
+            print(n)
+        sys.exit(0)
     args = list(argv)
     pattern = None
     if "-k" in args:
@@ -576,46 +583,29 @@ def choose(argv, names):
         if i + 1 >= len(args):
             print("usage: %s [-k substring] [--list] [name...]"
                   % os.path.basename(sys.argv[0]), file=sys.stderr)
-            return None
+            sys.exit(2)
         pattern = args[i + 1]
         del args[i:i + 2]
     unknown = set(args) - set(names)
     if unknown:
         print("unknown test(s): %s" % ", ".join(sorted(unknown)),
               file=sys.stderr)
-        return None
-    chosen = [n for n in names if (not args or n in args)
+        sys.exit(2)
+    chosen = [t for t, n in zip(tests, names) if (not args or n in args)
               and (pattern is None or pattern in n)]
     if not chosen:
         print("no test matches -k %s" % pattern, file=sys.stderr)
-        return None
+        sys.exit(2)
     return chosen
-
-
-def pick(argv, tests, name=lambda t: t.__name__):
-    """The tests argv selects (choose), in their order; or, instead, the
-    exit status: 0 after --list printed every test's name, 2 when the
-    selection is bad. name(t) is a test's name."""
-    names = [name(t) for t in tests]
-    if "--list" in argv:
-        for n in names:
-            print(n)
-        return 0
-    chosen = choose(argv, names)
-    if chosen is None:
-        return 2
-    return [t for t in tests if name(t) in chosen]
 
 
 def run_plain(argv, tests, banner, precheck=None, cleanup=None):
     """Runs plain test functions (no arguments), as run() does for the API
-    suites: --list, -k SUBSTRING, names (choose); one line per test and "N
+    suites: --list, -k SUBSTRING, names (pick); one line per test and "N
     passed, N failed"; the exit status. precheck() says why none can run,
     or None; cleanup() runs after them when they could (its failure is
     printed, not counted)."""
     chosen = pick(argv, tests)
-    if isinstance(chosen, int):
-        return chosen
     print(banner, file=sys.stderr)
     passed = failed = 0
     try:
@@ -689,8 +679,6 @@ def _one_line(s):
 def run(argv, api, db):
     """Runs the selected tests; returns the process exit status."""
     chosen = pick(argv, _TESTS, lambda t: t[0])
-    if isinstance(chosen, int):
-        return chosen
     chosen = [t for t in chosen if not t[2]] + [t for t in chosen if t[2]]
 
     cfg = api.cfg

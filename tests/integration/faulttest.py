@@ -642,12 +642,11 @@ def unique(name):
 def run(setup, teardown, argv=()):
     """
     Runs the tests argv selects (dlrtest.pick: --list, -k SUBSTRING,
-    names): one line each, "ok - name (secs): notes" or "not ok - name (secs): reason [notes]",
-    then "N passed, N failed". Returns the exit status.
+    names): one line each, "ok - name (secs): notes" or "not ok - name
+    (secs): reason [notes]", then "N passed, N failed". Returns the exit
+    status.
     """
     tests = dlrtest.pick(argv, TESTS)
-    if isinstance(tests, int):
-        return tests
     passed = failed = 0
     try:
         ctx = setup()
