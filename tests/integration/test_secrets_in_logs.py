@@ -80,7 +80,7 @@ STATEMENT_LOG = os.environ.get("DLRHOOK_SECRETS_STATEMENT_LOG", "1") != "0"
 class Ctx:
     def __init__(self):
         self.api = dlrtest.Api(dlrtest.CONFIG)
-        self.workdir = tempfile.mkdtemp(prefix="secrets-")
+        self.workdir = None     # made by the scenario, not at import
         self.rcv = None
         self.send = None
         self.accounts = []
@@ -204,6 +204,7 @@ def scenario(ctx):
                            "DLRHOOK_SENDER_DATABASE") if not os.environ.get(v)]
     check(not missing, "%s not set" % ", ".join(missing))
     check(dlrtest.CONFIG.error is None, dlrtest.CONFIG.error or "")
+    ctx.workdir = tempfile.mkdtemp(prefix="secrets-")
     ctx.rcv = Receiver(ctx.workdir)
     ctx.send = Sender(os.environ["DLRHOOK_SEND"],
                       os.environ["DLRHOOK_SENDER_DATABASE"], ctx.rcv.ca)
@@ -509,7 +510,8 @@ def cleanup(ctx):
             errors.append("deleting the accounts: %s" % e)
     if ctx.rcv is not None:
         ctx.rcv.stop()
-    rmtree(ctx.workdir)
+    if ctx.workdir is not None:
+        rmtree(ctx.workdir)
     return errors
 
 
