@@ -352,24 +352,27 @@ def a_claim_returns_its_rows_in_due_order_across_webhooks(ctx):
     # few hosts at a time, each up to its cap, and a sender spread over 19
     # hosts needed more connections than it keeps: a TLS handshake for one
     # request in three (docs/BENCHMARKS.md, finding 17). Events of two
-    # webhooks recorded in turn come back in the order they were due.
+    # webhooks recorded in turn come back in the order they were due, with
+    # a per-webhook cap and without one (two ways of locking since 009).
     a, _ = ctx.hook("ok", "order-a")
     b, _ = ctx.hook("ok", "order-b")
-    due = []
-    for i in range(4):
-        due.append(a.record("order-a-%d" % i))
-        due.append(b.record("order-b-%d" % i))
-    ids = "{%s}" % ",".join(due)
     skip = one("SELECT coalesce(array_agg(id), '{}') FROM dlrhook.webhooks "
                "WHERE account_id NOT IN (:a, :b)", a=a.account, b=b.account)
-    got = [r[0] for r in psql(
-        "SELECT notification_id FROM dlrhook.sender_claim(100, 60, "
-        ":'skip'::text[], 8) WHERE notification_id = ANY (:'ids'::uuid[])",
-        role="dlrhook_sender", ids=ids, skip=skip)]
-    check(got == due, "claimed in the order %r, want the order they were "
-          "due %r" % ([due.index(e) for e in got], list(range(len(due)))))
-    psql("DELETE FROM dlrhook.notifications WHERE id = ANY (:'ids'::uuid[])",
-         ids=ids)
+    for cap in ("8", "NULL"):
+        due = []
+        for i in range(4):
+            due.append(a.record("order-a-%s-%d" % (cap, i)))
+            due.append(b.record("order-b-%s-%d" % (cap, i)))
+        ids = "{%s}" % ",".join(due)
+        got = [r[0] for r in psql(
+            "SELECT notification_id FROM dlrhook.sender_claim(100, 60, "
+            ":'skip'::text[], %s) WHERE notification_id = ANY (:'ids'::uuid[])"
+            % cap, role="dlrhook_sender", ids=ids, skip=skip)]
+        check(got == due, "cap %s: claimed in the order %r, want the order "
+              "they were due %r" % (cap, [due.index(e) for e in got],
+                                    list(range(len(due)))))
+        psql("DELETE FROM dlrhook.notifications "
+             "WHERE id = ANY (:'ids'::uuid[])", ids=ids)
 
 
 # --- delivery ----------------------------------------------------------------
