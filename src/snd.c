@@ -1300,9 +1300,9 @@ snd_claimed(struct snd_state *st, int block, int give_back)
 	if (n > 0 && !c->dry_run)
 		resolve_expire(l->resolver, now);	/* before new lookups */
 	capped = snd_capped(list, st->claim_per_hook, &hooks);
-	/* A claim looks at p_batch rows, those over the cap too (a scan,
-	 * not a lock, since sql/009): when few webhooks filled the last
-	 * one, the next looks at no more than they and one more could give. */
+	/* A claim locks the rows it looks at, those over the cap too: when
+	 * few webhooks filled the last one, the next looks at no more than
+	 * they and one more could give. */
 	st->want_cap = capped > 0 ? st->claim_per_hook * (hooks + 1) : 0;
 	if (n < want && capped == 0) {
 		if (st->nclaim_skip > 0) {

@@ -303,49 +303,6 @@ def a_claim_caps_rows_per_webhook_and_a_release_gives_them_back(ctx):
 
 
 @test
-def a_capped_claim_locks_only_the_rows_it_takes(ctx):
-    # A claim with a per-webhook cap looks at up to p_batch due rows and
-    # takes at most the cap of each webhook. The rows over the cap stay
-    # free for another sender's claim running at the same time: locked
-    # while the first claim ran, they were skipped by the second, and, in
-    # bench/sender's drain, locked again by every claim (docs/BENCHMARKS.md,
-    # finding 24).
-    c, _ = ctx.hook("ok", "lock-cap")
-    due = [c.record("lock-cap-%d" % i) for i in range(5)]
-    ids = "{%s}" % ",".join(due)
-    skip = one("SELECT coalesce(array_agg(id), '{}') FROM dlrhook.webhooks "
-               "WHERE account_id <> :a", a=c.account)
-    claim = ("SELECT notification_id FROM dlrhook.sender_claim(100, 60, "
-             ":'skip'::text[], %d) WHERE notification_id = ANY (:'ids'::uuid[])")
-    # Session A holds its claim of 2 open while B claims.
-    a = subprocess.Popen(
-        ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-v", "ids=" + ids,
-         "-v", "skip=" + skip],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
-    a.stdin.write("SET ROLE dlrhook_sender;\nBEGIN;\n" + claim % 2 +
-                  ";\nSELECT pg_sleep(2);\nCOMMIT;\n")
-    a.stdin.flush()
-    try:
-        wait_for("session A to hold its claim", lambda: int(one(
-            "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation "
-            "WHERE r.relname = 'notifications' AND l.mode = 'RowShareLock' "
-            "AND l.pid <> pg_backend_pid()")) > 0, timeout=5)
-        got_b = [r[0] for r in psql(claim % 5, role="dlrhook_sender", ids=ids,
-                                    skip=skip)]
-    finally:
-        out, err = a.communicate(timeout=20)     # closes stdin: A ends
-    check(a.returncode == 0, "session A failed: %s" % err)
-    got_a = out.split()
-    check(got_a == due[:2], "A claimed %r, want the first 2 of %r"
-          % (got_a, due))
-    check(got_b == due[2:], "B, claiming while A held its claim, got %r, "
-          "want the 3 that A left (%r)" % (got_b, due[2:]))
-    psql("DELETE FROM dlrhook.notifications WHERE id = ANY (:'ids'::uuid[])",
-         ids=ids)
-
-
-@test
 def a_claim_returns_its_rows_in_due_order_across_webhooks(ctx):
     # The sender starts jobs in claim order. Grouped by webhook (as the
     # per-webhook cap's window left them before 007), its slots went to a
