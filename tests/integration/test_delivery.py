@@ -310,7 +310,7 @@ def a_claim_returns_its_rows_in_due_order_across_webhooks(ctx):
     # hosts needed more connections than it keeps: a TLS handshake for one
     # request in three (docs/BENCHMARKS.md, finding 17). Events of two
     # webhooks recorded in turn come back in the order they were due, with
-    # a per-webhook cap and without one (two ways of locking since 009).
+    # a per-webhook cap and without one.
     a, _ = ctx.hook("ok", "order-a")
     b, _ = ctx.hook("ok", "order-b")
     skip = one("SELECT coalesce(array_agg(id), '{}') FROM dlrhook.webhooks "
