@@ -122,6 +122,28 @@ body_parse_detail(enum json_tokener_error jerr, size_t off, const char *body,
 	}
 }
 
+/*
+ * Whether the JSON text has a \u0000 escape. json-c cuts a member name
+ * at the NUL it decodes, so "callbackUrl\u0000x" would pass for
+ * callbackUrl. In valid JSON a backslash is only ever an escape inside a
+ * string, so a scan that steps over each escaped character is exact.
+ */
+static bool
+body_has_nul_escape(const char *body, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i + 1 < len; i++) {
+		if (body[i] != '\\')
+			continue;
+		if (body[i + 1] == 'u' && len - i >= 6 &&
+		    memcmp(body + i + 2, "0000", 4) == 0)
+			return true;
+		i++;		/* the escaped character */
+	}
+	return false;
+}
+
 int
 body_parse_callback(const char *body, size_t len, bool allow_private,
     char **url, char **detail)
@@ -210,6 +232,11 @@ body_parse_callback(const char *body, size_t len, bool allow_private,
 	if (memchr(s, '\0', (size_t)slen) != NULL) {
 		*detail = xstrdup("callbackUrl must not contain NUL "
 		    "characters (\\u0000)");
+		goto out;
+	}
+	if (body_has_nul_escape(body, len)) {
+		*detail = xstrdup("a field name contains a NUL character "
+		    "(\\u0000); the body takes only callbackUrl");
 		goto out;
 	}
 	if (url_check_callback(s, (size_t)slen, allow_private,

@@ -351,6 +351,7 @@ BAD_BODIES = [
     ("callbackUrl object", b'{"callbackUrl":{"url":"https://example.com/"}}'),
     ("callbackUrl empty", b'{"callbackUrl":""}'),
     ("NUL inside URL", b'{"callbackUrl":"https://example.com/\\u0000x"}'),
+    ("NUL inside field name", b'{"callbackUrl\\u0000x":"https://example.com/hook"}'),
     ("http scheme", b'{"callbackUrl":"http://example.com/hook"}'),
     ("ftp scheme", b'{"callbackUrl":"ftp://example.com/hook"}'),
     ("not absolute", b'{"callbackUrl":"example.com/hook"}'),

@@ -129,6 +129,17 @@ static const struct body_case body_cases[] = {
 	BAD("refuses_escaped_nul_in_url",
 	    "{\"callbackUrl\":\"https://example.com/\\u0000evil\"}",
 	    "callbackUrl must not contain NUL characters"),
+	/* json-c cuts a member name at its NUL: not a second callbackUrl. */
+	BAD("refuses_escaped_nul_in_field_name",
+	    "{\"callbackUrl\\u0000x\":\"" EXAMPLE_URL "\"}",
+	    "a field name contains a NUL character (\\u0000)"),
+	BAD("refuses_escaped_nul_field_beside_url",
+	    "{\"callbackUrl\":\"" EXAMPLE_URL "\","
+	    "\"callbackUrl\\u0000\":\"https://evil.example/\"}",
+	    "a field name contains a NUL character"),
+	GOOD("escaped_backslash_before_u0000_is_no_nul",
+	    "{\"callbackUrl\":\"https://example.com/a\\\\u0000\"}",
+	    "https://example.com/a\\u0000"),
 	BAD("refuses_empty_url", "{\"callbackUrl\":\"\"}",
 	    "callbackUrl is empty"),
 	BAD("refuses_http_url", "{\"callbackUrl\":\"http://example.com/\"}",
