@@ -55,6 +55,9 @@ req_param_dup(const struct req_source *src, const char *name)
  * The path the client asked for, without the query, for Location. With
  * one leading slash only: "//host/../webhooks/..." reaches the resource,
  * but as a Location it names another host (so does "/\host" to browsers).
+ * A target in absolute form ("http://host/webhooks/...", RFC 9112 3.2.2)
+ * reaches REQUEST_URI as sent through Apache: its path starts at the
+ * first slash after the authority.
  */
 static char *
 req_uri_path(const struct req_source *src)
@@ -63,7 +66,15 @@ req_uri_path(const struct req_source *src)
 	char		*path;
 	size_t		 n;
 
-	if (uri == NULL || *uri != '/')
+	if (uri == NULL)
+		return NULL;
+	n = strspn(uri, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+	if (n > 0 && strncmp(uri + n, "://", 3) == 0) {
+		uri += n + 3;
+		uri += strcspn(uri, "/?#");
+	}
+	if (*uri != '/')
 		return NULL;
 	uri += strspn(uri, "/\\") - 1;
 	n = strcspn(uri, "?#");

@@ -146,15 +146,20 @@ class Api:
         return conn
 
     def request(self, method, path, body=None, key=None, ctype=None,
-                headers=None, timeout=HTTP_TIMEOUT, conn=None, chunked=False):
+                headers=None, timeout=HTTP_TIMEOUT, conn=None, chunked=False,
+                absolute_form=False):
         """
         Sends one request and returns the Response. key/ctype None means the
         header is not sent at all. A POST or PUT without a body carries
         Content-Length: 0. chunked sends the body with Transfer-Encoding:
-        chunked in 16 KiB chunks instead. Transport errors become Failures
-        with a clear message, never a traceback.
+        chunked in 16 KiB chunks instead. absolute_form sends the target as
+        a client sends it to a proxy (scheme://host:port/path). Transport
+        errors become Failures with a clear message, never a traceback.
         """
         target = self.cfg.base_path + path
+        if absolute_form:
+            target = "%s://%s:%d%s" % (self.cfg.scheme, self.cfg.host,
+                                       self.cfg.port, target)
         t0 = time.monotonic()
         try:
             if conn is None:

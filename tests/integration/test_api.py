@@ -196,6 +196,20 @@ def post_location_points_at_resource_under_base_prefix():
 
 
 @test
+def post_in_absolute_form_gets_location_under_base_prefix():
+    # A client talking to a proxy sends "POST http://host/path"; Apache
+    # hands that target on as REQUEST_URI, and Location must still be the
+    # path of the resource, the prefix included.
+    a = db.account("location-absolute")
+    r = api.request("POST", RESOURCE, body=callback_body(HOOK), key=a.key,
+                    ctype="application/json", absolute_form=True)
+    expect_status(r, 201)
+    loc = (r.header("Location") or "").strip()
+    want = CONFIG.base_path + RESOURCE
+    check(loc == want, "Location %r, want %r" % (loc, want))
+
+
+@test
 def post_twice_gives_409_and_keeps_first_webhook():
     a = db.account("twice")
     made = api.create(a.key, HOOK)

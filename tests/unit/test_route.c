@@ -83,6 +83,44 @@ a_get_has_no_body_and_no_buffer(void **state)
 	req_free(r);
 }
 
+/* A target in absolute form, as a client sends it to a proxy: Location
+ * is its path, the prefix the server is mounted under included. */
+static void
+an_absolute_form_target_gives_its_path(void **state)
+{
+	static const struct { const char *uri, *want; } cases[] = {
+		{ "http://x:8080/api/v1/webhooks/delivery-status?y=1",
+		    "/api/v1/webhooks/delivery-status" },
+		{ "HTTPS://x//webhooks/delivery-status#f",
+		    "/webhooks/delivery-status" },
+		{ "http://x?/webhooks/delivery-status", NULL },
+		{ "http://x", NULL },
+		{ "webhooks/delivery-status", NULL },
+		{ "://x/webhooks/delivery-status", NULL },
+	};
+	const char	*params[] = { "REQUEST_METHOD", "POST", "PATH_INFO",
+	    "/delivery-status", "REQUEST_URI", NULL, NULL };
+	struct fake_src	 f = { params, "", 0, 0, 1, 0 };
+	struct request	*r;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		params[5] = cases[i].uri;
+		r = read_request(&f);
+		if (cases[i].want == NULL) {
+			if (r->uri_path != NULL)
+				fail_msg("%s: path %s, want none", cases[i].uri,
+				    r->uri_path);
+		} else if (r->uri_path == NULL ||
+		    strcmp(r->uri_path, cases[i].want) != 0)
+			fail_msg("%s: path %s, want %s", cases[i].uri,
+			    r->uri_path != NULL ? r->uri_path : "(none)",
+			    cases[i].want);
+		req_free(r);
+	}
+}
+
 /* Bodies arrive in pieces, with their length declared or not; what is
  * kept is every byte, in order, up to REQ_BODY_MAX; one byte more is too
  * large, and the rest is still read to its end so that the web server is
@@ -289,6 +327,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_get_has_no_body_and_no_buffer),
+		cmocka_unit_test(an_absolute_form_target_gives_its_path),
 		cmocka_unit_test(a_body_is_read_whole_up_to_its_limit),
 		cmocka_unit_test(a_declared_length_keeps_only_what_is_allowed_and_sent),
 		cmocka_unit_test(resource_paths_match_their_routes),
