@@ -19,7 +19,9 @@ the platform to do). Proves, each by the precise SQLSTATE or outcome:
   - dlrhook_sender cannot read tables or call api_*/admin functions, and
     through sender_finish it can change a webhook's status only (never its
     URL or secrets), fenced by the attempt number;
-  - dlrhook_platform can call record_delivery_status and nothing else.
+  - dlrhook_platform can call record_delivery_status and nothing else;
+  - dlrhook-migrate refuses a database that is not in UTF8, and changes
+    nothing in it.
 
 Environment: PGHOST/PGPORT/PGDATABASE/PGUSER (a superuser, for set-up and
 for checking what changed). Does not need the web server. Prints one line
@@ -670,6 +672,39 @@ def platform_member_can_record_events_and_nothing_else():
           % (state, INVALID_PARAMETER, err.strip()))
     expect_states(as_platform, table_statements()
                   + calls_except(PLATFORM_FUNCS) + DDL, DENIED)
+
+
+MIGRATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                       "src", "dlrhook-migrate")
+
+
+@test
+def migrate_refuses_a_database_not_in_utf8_and_changes_nothing():
+    # In LATIN1, a callback URL such as https://example.com/€ that the API
+    # accepts could not be stored: every such POST would be a 500.
+    name = "it_latin1_%d_%s" % (os.getpid(), secrets.token_hex(3))
+    su.rows("CREATE DATABASE %s ENCODING 'LATIN1' LC_COLLATE 'C' "
+            "LC_CTYPE 'C' TEMPLATE template0" % name)
+    try:
+        env = dict(os.environ, PGDATABASE=name)
+        env.pop("DLRHOOK_DATABASE", None)
+        p = subprocess.run([MIGRATE], env=env, capture_output=True,
+                           text=True, timeout=60)
+        check(p.returncode == 1, "dlrhook-migrate on a LATIN1 database "
+              "exited %d, want 1: %s" % (p.returncode, p.stderr.strip()))
+        check("encoding is LATIN1" in p.stderr
+              and "createdb -E UTF8 -T template0" in p.stderr,
+              "dlrhook-migrate's message does not say what to do: %r"
+              % p.stderr.strip())
+        q = subprocess.run(["psql", "-XAtq", "-d", name, "-c",
+                            "SELECT count(*) FROM pg_namespace "
+                            "WHERE nspname = 'dlrhook'"],
+                           capture_output=True, text=True, timeout=60)
+        check(q.returncode == 0 and q.stdout.strip() == "0",
+              "after the refusal the database has the dlrhook schema (%r %r)"
+              % (q.stdout.strip(), q.stderr.strip()))
+    finally:
+        su.rows("DROP DATABASE IF EXISTS %s" % name)
 
 
 # --- runner ------------------------------------------------------------------
