@@ -320,6 +320,32 @@ def body_over_web_server_cap_gives_413_problem_with_no_store():
 
 
 @test
+def declared_length_over_web_server_cap_is_413_whatever_the_key():
+    # The documented exception to "401 first": the web server refuses a
+    # declared length over its cap (2 MiB shipped) before the program, so
+    # before the key is known to be bad. Only the headers are sent.
+    for key in (None, "wrong"):
+        conn = api.connect()
+        try:
+            conn.putrequest("POST", CONFIG.base_path + RESOURCE,
+                            skip_accept_encoding=True)
+            if key is not None:
+                conn.putheader("X-API-Key", key)
+            conn.putheader("Content-Type", "application/json")
+            conn.putheader("Content-Length", str(3 * MIB))
+            conn.endheaders()
+            resp = conn.getresponse()
+            body = resp.read()
+            check(resp.status == 413, "key %r, Content-Length 3 MiB: %d %r, "
+                  "want 413" % (key, resp.status, body[:200]))
+            check(resp.getheader("Content-Type", "").startswith(
+                "application/problem+json"), "key %r: 413 is %r, not "
+                  "problem+json" % (key, resp.getheader("Content-Type")))
+        finally:
+            conn.close()
+
+
+@test
 def chunked_bodies_follow_the_same_rules():
     a = db.account("chunked")
     r = api.request("POST", RESOURCE, body=padded_body(HOOK, BODY_MAX + 1),
