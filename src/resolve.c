@@ -325,7 +325,13 @@ resolve_dest(struct resolve *r, const char *url, double now,
 	if (e->error != NULL)
 		d->error = xstrdup(e->error);
 	else
-		d->pin = xasprintf("%s:%u:%s", d->host, d->port, e->addrs);
+		/* "+": libcurl lets the entry age out of its DNS cache like
+		 * one it resolved itself. Without it the entry is kept for
+		 * good, and a --follow sender delivering to ever more hosts
+		 * would grow that cache (and the walk over it that ends each
+		 * transfer) for as long as it runs. Every transfer pins its
+		 * host again, so the entry is there whenever it is used. */
+		d->pin = xasprintf("+%s:%u:%s", d->host, d->port, e->addrs);
 done:
 	curl_url_cleanup(u);
 	free(scheme);

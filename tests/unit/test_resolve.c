@@ -119,7 +119,8 @@ fake_resolver(int allow_private)
 	return r;
 }
 
-/* Checks one URL: pin (NULL: none) or error (NULL: allowed). */
+/* Checks one URL: pin (NULL: none; "+": an entry that ages out of
+ * libcurl's DNS cache) or error (NULL: allowed). */
 static void
 expect(struct resolve *r, const char *url, const char *pin, const char *error)
 {
@@ -153,15 +154,15 @@ public_host_is_pinned_to_its_addresses(void **state)
 
 	(void)state;
 	expect(r, "https://hooks.example/dlr",
-	    "hooks.example:443:93.184.216.34", NULL);
+	    "+hooks.example:443:93.184.216.34", NULL);
 	expect(r, "https://hooks.example:8443/dlr",
-	    "hooks.example:8443:93.184.216.34", NULL);
+	    "+hooks.example:8443:93.184.216.34", NULL);
 	expect(r, "https://two.example/",
-	    "two.example:443:93.184.216.34,93.184.216.35", NULL);
-	expect(r, "https://dup.example/", "dup.example:443:93.184.216.34",
+	    "+two.example:443:93.184.216.34,93.184.216.35", NULL);
+	expect(r, "https://dup.example/", "+dup.example:443:93.184.216.34",
 	    NULL);
 	expect(r, "https://v6.example/",
-	    "v6.example:443:[2606:2800:220:1::1],93.184.216.34", NULL);
+	    "+v6.example:443:[2606:2800:220:1::1],93.184.216.34", NULL);
 	resolve_free(r);
 }
 
@@ -208,7 +209,7 @@ allow_private_still_resolves_and_pins(void **state)
 	struct resolve	*r = fake_resolver(1);
 
 	(void)state;
-	expect(r, "https://localhost:9443/", "localhost:9443:[::1],127.0.0.1",
+	expect(r, "https://localhost:9443/", "+localhost:9443:[::1],127.0.0.1",
 	    NULL);
 	expect(r, "https://10.1.2.3/x", NULL, NULL);
 	assert_int_equal(gai_calls, 1);
@@ -223,7 +224,7 @@ idn_host_is_pinned_as_punycode(void **state)
 
 	(void)state;
 	expect(r, "https://b\xc3\xbc" "cher.example/",
-	    "xn--bcher-kva.example:443:93.184.216.36", NULL);
+	    "+xn--bcher-kva.example:443:93.184.216.36", NULL);
 	resolve_free(r);
 }
 

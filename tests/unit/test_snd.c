@@ -921,7 +921,7 @@ success_is_delivered_in_one_finish_call(void **state)
 		assert_false(f->has_error);
 		assert_string_equal(f->excerpt, "ok body");
 	}
-	assert_string_equal(http->last_pin, "hooks.example:443:93.184.216.34");
+	assert_string_equal(http->last_pin, "+hooks.example:443:93.184.216.34");
 	assert_memory_equal(http->last_sig, "v1,", 3);
 	assert_int_equal(strlen(http->last_sig), 3 + 44);
 	assert_true(http->last_ts >= now && http->last_ts <= now + 5);
