@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -231,6 +232,7 @@ resolve_cached(struct resolve *r, const char *host, double now)
 {
 	struct resolve_entry	**pp, *e;
 	size_t			  h = resolve_hash(host);
+	double			  t0;
 
 	for (pp = &r->buckets[h]; (e = *pp) != NULL; pp = &e->next) {
 		if (strcmp(e->host, host) != 0)
@@ -244,8 +246,11 @@ resolve_cached(struct resolve *r, const char *host, double now)
 	}
 	if (r->count >= RESOLVE_MAX_ENTRIES)
 		resolve_sweep(r, now, 1);
+	/* The ttl counts from the answer: a lookup slower than the ttl
+	 * must still serve the jobs that waited for it. */
+	t0 = clock_seconds(CLOCK_MONOTONIC);
 	e = resolve_lookup(r, host);
-	e->expires = now + r->ttl;
+	e->expires = now + (clock_seconds(CLOCK_MONOTONIC) - t0) + r->ttl;
 	e->next = r->buckets[h];
 	r->buckets[h] = e;
 	r->count++;

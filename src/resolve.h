@@ -13,14 +13,14 @@ typedef void	(*resolve_freeai_fn)(struct addrinfo *);
 struct resolve_dest {
 	char		*host;	/* the URL's host, without IPv6 brackets */
 	unsigned int	 port;	/* 443 unless the URL says otherwise */
-	char		*pin;	/* "host:port:addr,..." for CURLOPT_RESOLVE;
+	char		*pin;	/* "+host:port:addr,..." for CURLOPT_RESOLVE;
 				   NULL when the host is an IP literal */
 	char		*error;	/* why not to connect; NULL when allowed */
 };
 
 /*
- * A resolver with a per-host cache of ttl seconds, so that a batch of
- * many events for one host resolves it once. allow_private lifts the
+ * A resolver with a per-host cache of ttl seconds (from the end of each
+ * lookup), so that a batch of many events for one host resolves it once. allow_private lifts the
  * address check (DLRHOOK_ALLOW_PRIVATE=1); resolving and pinning remain.
  */
 struct resolve	*resolve_new(int allow_private, double ttl);

@@ -89,20 +89,11 @@ snd_job_free(struct snd_job *j)
 	free(j);
 }
 
-static double
-snd_clock(clockid_t id)
-{
-	struct timespec	 ts;
-
-	clock_gettime(id, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Monotonic seconds, by the loop's clock when a test gives it one. */
 static double
 snd_mono(const struct snd_loop *l)
 {
-	return l->mono != NULL ? l->mono() : snd_clock(CLOCK_MONOTONIC);
+	return l->mono != NULL ? l->mono() : clock_seconds(CLOCK_MONOTONIC);
 }
 
 void
@@ -840,7 +831,7 @@ snd_launch(struct snd_state *st, struct snd_job *j, struct snd_host *h)
 	struct snd_loop	*l = st->l;
 
 	j->mono_start = snd_mono(st->l);
-	j->started = snd_clock(CLOCK_REALTIME);
+	j->started = clock_seconds(CLOCK_REALTIME);
 	j->timestamp = (long long)time(NULL);
 	j->signature = sig_header(j->secret, j->prev_secret, j->id,
 	    j->timestamp, j->payload, strlen(j->payload));
@@ -890,7 +881,7 @@ snd_begin(struct snd_state *st, struct snd_job *j)
 	j->next = NULL;
 	if (l->cfg.dry_run) {
 		j->mono_start = now;
-		j->started = snd_clock(CLOCK_REALTIME);
+		j->started = clock_seconds(CLOCK_REALTIME);
 		l->http_ops->start(l->http, j);
 		st->inflight++;
 		return;
@@ -906,7 +897,7 @@ snd_begin(struct snd_state *st, struct snd_job *j)
 		d.host = d.error = NULL;
 		resolve_dest_clear(&d);
 		j->mono_start = now;
-		j->started = snd_clock(CLOCK_REALTIME);
+		j->started = clock_seconds(CLOCK_REALTIME);
 		snd_complete(st, j);
 		return;
 	}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -281,4 +282,13 @@ timingsafe_eq(const void *a, const void *b, size_t n)
 	for (i = 0; i < n; i++)
 		d |= p[i] ^ q[i];
 	return d == 0;
+}
+
+double
+clock_seconds(clockid_t id)
+{
+	struct timespec	 ts;
+
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }

@@ -3,6 +3,7 @@
 #define DLR_UTIL_H
 
 #include <stddef.h>
+#include <time.h>
 
 /*
  * Allocation failure is not recoverable in a request handler; these abort
@@ -49,6 +50,9 @@ void	 buf_free(struct buf *);
  * and PostgreSQL refuses to store them, so what we store is checked here.
  */
 int	 utf8_seq_len(const unsigned char *s, size_t n);
+
+/* Seconds by clock id (CLOCK_MONOTONIC, CLOCK_REALTIME), as a double. */
+double	 clock_seconds(clockid_t);
 
 /* Constant-time comparison of two equal-length byte strings. */
 int	 timingsafe_eq(const void *, const void *, size_t);

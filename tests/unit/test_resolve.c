@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -107,6 +108,18 @@ fake_freeai(struct addrinfo *ai)
 		free(ai->ai_addr);
 		free(ai);
 	}
+}
+
+/* A name server that takes 0.3 s to answer. */
+static int
+slow_gai(const char *node, const char *service, const struct addrinfo *hints,
+    struct addrinfo **res)
+{
+	struct timespec	 ts = { 0, 300 * 1000 * 1000 };
+
+	while (nanosleep(&ts, &ts) == -1)
+		;
+	return fake_gai(node, service, hints, res);
 }
 
 static struct resolve *
@@ -286,6 +299,36 @@ a_host_resolves_once_per_ttl(void **state)
 	resolve_free(r);
 }
 
+/*
+ * The caller's clock moves on while a lookup runs: the next job of the
+ * same claim asks 0.3 s later. An entry lasts its ttl from the end of its
+ * lookup; counted from the start, every lookup slower than the ttl left
+ * an entry already stale, and each job of a slow host paid a lookup.
+ */
+static void
+a_slow_lookup_is_cached_from_when_it_ends(void **state)
+{
+	struct resolve		*r = resolve_new(0, 0.2);
+	struct resolve_dest	 d;
+
+	(void)state;
+	resolve_set_gai(r, slow_gai, fake_freeai);
+	gai_calls = 0;
+	assert_int_equal(resolve_dest(r, "https://hooks.example/a", 100.0, &d),
+	    0);
+	resolve_dest_clear(&d);
+	assert_int_equal(resolve_dest(r, "https://hooks.example/b", 100.3, &d),
+	    0);
+	resolve_dest_clear(&d);
+	assert_int_equal(gai_calls, 1);
+	/* Its ttl runs out 0.2 s after the lookup ended, not later. */
+	assert_int_equal(resolve_dest(r, "https://hooks.example/c", 101.0, &d),
+	    0);
+	resolve_dest_clear(&d);
+	assert_int_equal(gai_calls, 2);
+	resolve_free(r);
+}
+
 int
 main(void)
 {
@@ -298,6 +341,7 @@ main(void)
 		cmocka_unit_test(dns_failures_are_clear),
 		cmocka_unit_test(bad_urls_are_refused),
 		cmocka_unit_test(a_host_resolves_once_per_ttl),
+		cmocka_unit_test(a_slow_lookup_is_cached_from_when_it_ends),
 	};
 
 	setlocale(LC_CTYPE, "C.UTF-8");		/* as dlrhook-send does */
