@@ -319,12 +319,18 @@ struct snd_state {
 	int		 drained;	/* the last claim came back short */
 	int		 last_claim;	/* rows the last claim returned */
 	double		 wake_at;	/* --follow, drained: look again then */
+	char		**chg;		/* webhooks changed while a claim ran:
+					   its jobs of them go back too */
+	size_t		 nchg;
+	int		 chg_all;	/* any webhook may have */
 	int		 stopping;
 	double		 stop_at;
 	int		 failed;	/* the run failed: exit non-zero */
 	double		 reported;	/* --follow: time of the last summary */
 	unsigned long	 reported_n;	/* attempts counted by it */
 };
+
+static void	snd_forget_held(struct snd_state *, char *const *, size_t, int);
 
 /* Schedules the next connection attempt, backing off up to a limit. */
 static void
@@ -362,6 +368,7 @@ snd_reconnect(struct snd_state *st, double now)
 	st->db_up = 1;
 	st->backoff = 1;
 	st->drained = 0;	/* notifications may have been missed */
+	snd_forget_held(st, NULL, 0, 1);	/* webhook changes too */
 }
 
 /* Hands the attempt its verdict, logs a failure, queues it for finish. */
@@ -1187,6 +1194,92 @@ snd_new_work(struct snd_state *st)
 	st->dry_until = 0;
 }
 
+static int
+snd_hook_in(char *const *ids, size_t n, int all, const char *id)
+{
+	size_t	 i;
+
+	if (all)
+		return 1;
+	for (i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Gives back the held jobs of the webhooks in ids (all: every held job).
+ * They were claimed with the URL and secrets of before a PUT, a DELETE, a
+ * rotation or the webhook being disabled: given back, they are claimed
+ * again as the webhook is now, or not at all. Only attempts already sent
+ * may reach the old URL.
+ */
+static void
+snd_forget_held(struct snd_state *st, char *const *ids, size_t n, int all)
+{
+	struct snd_jobq	 rest = { NULL, NULL };
+	struct snd_job	*j;
+	struct snd_host	*h;
+	size_t		 gone = 0;
+
+	while ((j = snd_jobq_pop(&st->held)) != NULL) {
+		if (!snd_hook_in(ids, n, all, j->webhook_id)) {
+			snd_jobq_push(&rest, j);
+			continue;
+		}
+		h = snd_host_find(st, j->host);
+		h->held--;
+		st->nheld--;
+		snd_host_drop(st, h, j->webhook_id);
+		snd_give_back(st, j);
+		gone++;
+	}
+	st->held = rest;
+	if (gone > 0)
+		log_debug("gave back %zu claimed notifications: their webhook "
+		    "changed before they were sent", gone);
+}
+
+/*
+ * Reads what the database announced: new events (--follow), and webhook
+ * changes (009's trigger), whose held jobs go back. keep: a claim is
+ * running, and may have read such a webhook before its change; the ids
+ * are kept for its jobs (snd_claimed). 0, or -1 when the connection is
+ * lost.
+ */
+static int
+snd_changes(struct snd_state *st, int keep)
+{
+	struct snd_loop	*l = st->l;
+	char		**ids;
+	size_t		  n = 0;
+	int		  all = 0, k;
+
+	if (!st->db_up || l->cfg.dry_run)
+		return 0;
+	if ((k = l->db_ops->notified(l->db)) < 0) {
+		snd_db_lost(st, snd_mono(l));
+		return -1;
+	}
+	if (k > 0 && l->cfg.follow)
+		snd_new_work(st);
+	ids = l->db_ops->changed(l->db, &n, &all);
+	if (n > 0 || all)
+		snd_forget_held(st, ids, n, all);
+	if (keep && (n > 0 || all)) {
+		if (n > 0) {
+			st->chg = xrealloc(st->chg, (st->nchg + n) *
+			    sizeof(*st->chg));
+			memcpy(st->chg + st->nchg, ids, n * sizeof(*ids));
+			st->nchg += n;
+		}
+		st->chg_all |= all;
+	} else
+		snd_strs_free(&ids, &n);
+	free(ids);
+	return 0;
+}
+
 /* A claim is worth starting now, of *want rows: the room for it and the
  * fewest worth it, both under what recording allows (snd_plan, worked out
  * once for the two). */
@@ -1274,7 +1367,7 @@ snd_claimed(struct snd_state *st, int block, int give_back)
 {
 	struct snd_loop		*l = st->l;
 	const struct snd_config	*c = &l->cfg;
-	struct snd_job		*list = NULL, *j, *next;
+	struct snd_job		*list = NULL, *j, *next, **tail;
 	double			 now;
 	int			 want = st->claiming, n, capped, hooks;
 
@@ -1310,6 +1403,24 @@ snd_claimed(struct snd_state *st, int block, int give_back)
 		}
 	}
 	snd_strs_free(&st->claim_skip, &st->nclaim_skip);
+	/* The changes that came with the claim's answer, or before it
+	 * while it ran: its jobs of those webhooks go back unsent. */
+	if (!give_back && snd_changes(st, 1) == 0 && (st->nchg > 0 ||
+	    st->chg_all)) {
+		for (j = list, tail = &list; j != NULL; j = next) {
+			next = j->next;
+			if (snd_hook_in(st->chg, st->nchg, st->chg_all,
+			    j->webhook_id)) {
+				snd_give_back(st, j);
+				continue;
+			}
+			*tail = j;
+			tail = &j->next;
+		}
+		*tail = NULL;
+	}
+	snd_strs_free(&st->chg, &st->nchg);
+	st->chg_all = 0;
 	for (j = list; j != NULL; j = next) {
 		next = j->next;
 		if (give_back) {
@@ -1556,9 +1667,16 @@ snd_run(struct snd_loop *l)
 		}
 		if (n > 0) {
 			st.ended += (unsigned long)n;
-			/* A stop requested meanwhile starts nothing new. */
-			if (st.nheld > 0 && !st.stopping && !*l->stop)
+			/* A stop requested meanwhile starts nothing new. A
+			 * held job starts only if its webhook has not changed
+			 * since its claim: look first. That read the claim's
+			 * answer too, if it had come. */
+			if (st.nheld > 0 && !st.stopping && !*l->stop &&
+			    snd_changes(&st, st.claiming != 0) == 0) {
 				snd_unhold(&st, 0);
+				if (st.claiming)
+					snd_claimed(&st, 0, 0);
+			}
 		}
 		if (l->cfg.follow && st.drained && snd_mono(l) >= st.wake_at)
 			st.drained = 0;
@@ -1585,6 +1703,7 @@ snd_run(struct snd_loop *l)
 	free(st.back);
 	snd_strs_free(&st.claim_skip, &st.nclaim_skip);
 	snd_strs_free(&st.dry, &st.ndry);
+	snd_strs_free(&st.chg, &st.nchg);
 	while (st.nhosts > 0) {
 		struct snd_host	*h = &st.hosts[--st.nhosts];
 

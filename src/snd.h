@@ -82,7 +82,8 @@ const char	*snd_outcome_name(enum snd_outcome);
  * nothing is left open across the network I/O between them.
  */
 struct snd_db_ops {
-	/* Connects (and LISTENs when following); 0, or -1 (logged). */
+	/* Connects and LISTENs for webhook changes (and for new events
+	 * when following); 0, or -1 (logged). */
 	int	(*connect)(void *);
 	int	(*connected)(void *);
 	/* Starts claiming up to batch due notifications under a lease of
@@ -116,8 +117,14 @@ struct snd_db_ops {
 	int	(*next_due)(void *, double *secs);
 	/* The socket to poll for NOTIFY, or -1. */
 	int	(*fd)(void *);
-	/* Reads the socket: how many notifications, or -1 if lost. */
+	/* Reads the socket: how many notifications of new events, or -1
+	 * if lost. Webhook changes read meanwhile are kept for changed(). */
 	int	(*notified)(void *);
+	/* The webhooks changed (PUT, DELETE, rotation, disabled) among the
+	 * notifications read so far, each once: their ids, *n of them, the
+	 * array and strings the caller's; *all set when more changed than
+	 * could be kept (then any webhook may have). */
+	char	**(*changed)(void *, size_t *n, int *all);
 	void	(*free)(void *);
 };
 

@@ -77,10 +77,15 @@ enum snd_pg_arr {
  * fconn. Neither claims nor finishes are waited for, so that transfers go
  * on while PostgreSQL claims the next rows and records the last batch.
  */
+#define SND_PG_CHANGED_MAX	1024	/* webhook changes kept; more: all */
+
 struct snd_pg {
 	char		*conninfo;
 	int		 listen;
 	PGconn		*conn;
+	char		**changed;	/* webhooks changed, not yet asked for */
+	size_t		 nchanged;
+	int		 changed_all;	/* more than SND_PG_CHANGED_MAX */
 	PGconn		*fconn;
 	struct buf	 fa[ARR__MAX];	/* the arrays of the finish in flight */
 	size_t		 fn;		/* its attempts; 0: none in flight */
@@ -170,7 +175,9 @@ snd_pg_connect(void *ctx)
 	snd_pg_disconnect(p);
 	if ((p->conn = snd_pg_open(p, "dlrhook-send")) == NULL)
 		return -1;
-	if (p->listen && snd_pg_command(p, "LISTEN dlrhook_pending") == -1) {
+	/* 009's trigger: a webhook changed; what is held of it goes back. */
+	if (snd_pg_command(p, "LISTEN dlrhook_webhook") == -1 ||
+	    (p->listen && snd_pg_command(p, "LISTEN dlrhook_pending") == -1)) {
 		snd_pg_disconnect(p);
 		return -1;
 	}
@@ -565,6 +572,30 @@ snd_pg_fd(void *ctx)
 	return p->conn != NULL && p->listen ? PQsocket(p->conn) : -1;
 }
 
+/* Keeps a changed webhook's id for snd_pg_changed, once. */
+static void
+snd_pg_note_change(struct snd_pg *p, const char *id)
+{
+	size_t	 i;
+
+	if (p->changed_all)
+		return;
+	for (i = 0; i < p->nchanged; i++)
+		if (strcmp(p->changed[i], id) == 0)
+			return;
+	if (p->nchanged == SND_PG_CHANGED_MAX) {
+		while (p->nchanged > 0)
+			free(p->changed[--p->nchanged]);
+		free(p->changed);
+		p->changed = NULL;
+		p->changed_all = 1;
+		return;
+	}
+	p->changed = xrealloc(p->changed, (p->nchanged + 1) *
+	    sizeof(*p->changed));
+	p->changed[p->nchanged++] = xstrdup(id);
+}
+
 static int
 snd_pg_notified(void *ctx)
 {
@@ -582,10 +613,27 @@ snd_pg_notified(void *ctx)
 		return -1;
 	}
 	while ((nt = PQnotifies(p->conn)) != NULL) {
-		n++;
+		if (strcmp(nt->relname, "dlrhook_webhook") != 0)
+			n++;
+		else
+			snd_pg_note_change(p, nt->extra);
 		PQfreemem(nt);
 	}
 	return n;
+}
+
+static char **
+snd_pg_changed(void *ctx, size_t *n, int *all)
+{
+	struct snd_pg	*p = ctx;
+	char		**ids = p->changed;
+
+	*n = p->nchanged;
+	*all = p->changed_all;
+	p->changed = NULL;
+	p->nchanged = 0;
+	p->changed_all = 0;
+	return ids;
 }
 
 static void
@@ -598,6 +646,9 @@ snd_pg_free(void *ctx)
 	snd_pg_disconnect(p);
 	snd_pg_fdisconnect(p);
 	snd_pg_fdone(p);
+	while (p->nchanged > 0)
+		free(p->changed[--p->nchanged]);
+	free(p->changed);
 	free(p->conninfo);
 	free(p);
 }
@@ -626,5 +677,6 @@ const struct snd_db_ops snd_pg_ops = {
 	.next_due = snd_pg_next_due,
 	.fd = snd_pg_fd,
 	.notified = snd_pg_notified,
+	.changed = snd_pg_changed,
 	.free = snd_pg_free,
 };

@@ -675,6 +675,65 @@ def delete_cancels_pending_notifications(ctx):
     check(c.record("m-del-late") is None, "an event was queued after DELETE")
 
 
+def held_then(ctx, name, change):
+    """
+    Starts a --once run at --per-host 1 on 4 events for a receiver that
+    answers after 2 s, waits until one attempt is in flight and one more
+    event is claimed, held for the host's slot with the URL and secrets of
+    its claim, then calls change(customer) (a PUT, a DELETE) and lets the
+    run end. The old path, the event ids, the run's stderr.
+    """
+    c, path = ctx.hook("slow", name, "s=2")
+    events = [c.record("m-%s-%d" % (name, i)) for i in range(4)]
+    ids = "{%s}" % ",".join(events)
+    p = ctx.send.start("--once", "--per-host", "1", "--timeout", "10",
+                       "--retry-schedule", "1h")
+    try:
+        wait_for("an attempt in flight and one more event claimed",
+                 lambda: len(ctx.rcv.requests(path)) == 1 and int(one(
+                     "SELECT count(*) FROM dlrhook.notifications "
+                     "WHERE id = ANY (:'ids'::uuid[]) AND attempts > 0",
+                     ids=ids)) >= 2, timeout=10)
+        change(c)
+        p.wait(60)
+    finally:
+        stop(p)
+    err = stderr_of(p)
+    check(p.returncode == 0, "dlrhook-send exited %s: %s"
+          % (p.returncode, err[-1000:]))
+    return path, events, err
+
+
+@test
+def a_put_reaches_events_claimed_but_not_yet_sent(ctx):
+    # Only the attempt in flight may still go to the old URL: the held one
+    # is given back when 009's trigger announces the change, and claimed
+    # again with the new URL.
+    new = {}
+
+    def put(c):
+        new["path"] = "/ok/%s" % unique("put-held-new")
+        c.put(ctx.rcv.url(new["path"]))
+    path, events, err = held_then(ctx, "put-held", put)
+    old = ids_of(ctx.rcv.requests(path))
+    check(len(old) == 1, "after the PUT the old URL got %d more: %r"
+          % (len(old) - 1, old))
+    got = ids_of(ctx.rcv.requests(new["path"]))
+    check(sorted(got) == sorted(set(events) - set(old)),
+          "the new URL got %r, want the other 3 of %r" % (got, events))
+
+
+@test
+def a_delete_reaches_events_claimed_but_not_yet_sent(ctx):
+    path, events, err = held_then(ctx, "delete-held", lambda c: c.delete())
+    old = ids_of(ctx.rcv.requests(path))
+    check(len(old) == 1, "after the DELETE the old URL got %d more: %r"
+          % (len(old) - 1, old))
+    left = one("SELECT count(*) FROM dlrhook.notifications "
+               "WHERE id = ANY (:'ids'::uuid[])", ids="{%s}" % ",".join(events))
+    check(left == "0", "%s notifications survived the DELETE" % left)
+
+
 @test
 def a_blocked_destination_is_never_contacted(ctx):
     c, path = ctx.hook("ok", "blocked")

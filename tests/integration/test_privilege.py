@@ -91,6 +91,8 @@ CALLS = {
     "rfc3339": "dlrhook.rfc3339(now())",
     "clip_bytes": "dlrhook.clip_bytes('x', 1)",
     "json_value": "dlrhook.json_value('x')",
+    # 009's trigger function: run by the trigger only, by no role.
+    "webhook_changed": "dlrhook.webhook_changed()",
 }
 
 

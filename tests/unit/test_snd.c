@@ -76,6 +76,10 @@ struct fake_db {
 	int		 max_ask_skipping;	/* most rows a claim that
 						   passed over a host asked */
 	int		 notify;	/* the next notified() reports NOTIFY */
+	char		 changed[64];	/* the next changed() reports it */
+	int		 changed_all;
+	int		 change_in_claim;	/* the first claim's rows: their
+						   webhook changes meanwhile */
 	double		 short_skip_at;	/* fake time of the last claim that
 					   skipped webhooks and came back short */
 	int		 capped;	/* rows left by the per-webhook cap */
@@ -269,6 +273,17 @@ fdb_claim_start(void *ctx, int batch, int lease, const char *const *skip,
 		j->next = *list;
 		*list = j;
 		n++;
+	}
+	if (db->change_in_claim && n > 0) {
+		/* A PUT that commits while this claim runs: the claim read
+		 * the old URL; the NOTIFY comes with its answer. */
+		db->change_in_claim = 0;
+		for (i = 0; i < db->nrows; i++)
+			if (strcmp(db->rows[i].webhook, db->claimed->webhook_id)
+			    == 0)
+				db->rows[i].url = "https://new.example/ok";
+		snprintf(db->changed, sizeof(db->changed), "%s",
+		    db->claimed->webhook_id);
 	}
 	if (nskip > 0 && n < batch)
 		db->short_skip_at = fake_now;
@@ -499,6 +514,24 @@ fdb_notified(void *ctx)
 	return n;
 }
 
+static char **
+fdb_changed(void *ctx, size_t *n, int *all)
+{
+	char	**ids = NULL;
+
+	(void)ctx;
+	*n = 0;
+	*all = db->changed_all;
+	db->changed_all = 0;
+	if (db->changed[0] != '\0') {
+		ids = xcalloc(1, sizeof(*ids));
+		ids[0] = xstrdup(db->changed);
+		*n = 1;
+		db->changed[0] = '\0';
+	}
+	return ids;
+}
+
 static void
 fdb_free(void *ctx)
 {
@@ -518,6 +551,7 @@ static const struct snd_db_ops fake_db_ops = {
 	.next_due = fdb_next_due,
 	.fd = fdb_fd,
 	.notified = fdb_notified,
+	.changed = fdb_changed,
 	.free = fdb_free,
 };
 
@@ -542,6 +576,9 @@ struct fake_http {
 	int		 stop_on_wait;
 	double		 tick;		/* fake clock: seconds per busy wait */
 	int		 notify_test;	/* see notify_ends_the_pause_... */
+	int		 change_test;	/* see a_changed_webhooks_... */
+	char		 first_hook[64];	/* the first job's webhook */
+	int		 changed_row;	/* the row whose webhook changed */
 	double		 injected_at, b_started_at;
 	char		 last_pin[256];
 	char		 last_sig[256];
@@ -609,6 +646,9 @@ fhttp_start(void *ctx, struct snd_job *j)
 	    j->pin != NULL ? j->pin : "");
 	snprintf(http->last_sig, sizeof(http->last_sig), "%s", j->signature);
 	http->last_ts = j->timestamp;
+	if (http->first_hook[0] == '\0')
+		snprintf(http->first_hook, sizeof(http->first_hook), "%s",
+		    j->webhook_id);
 	if (strcmp(j->host, "b.example") == 0 && http->b_started_at == 0)
 		http->b_started_at = fake_now;
 	j->next = http->pending;
@@ -673,6 +713,16 @@ fhttp_wait(void *ctx, struct pollfd *fds, int nfds, int timeout_ms)
 		add_rows(1, "https://b.example/ok", 0);
 		db->notify = 1;
 		http->injected_at = fake_now;
+	}
+	if (http->change_test && http->changed_row < 0 && http->started == 1) {
+		/* A PUT for the webhook of a row claimed but not sent. */
+		for (i = 0; i < db->nrows; i++)
+			if (strcmp(db->rows[i].webhook, http->first_hook) != 0)
+				break;
+		db->rows[i].url = "https://new.example/ok";
+		snprintf(db->changed, sizeof(db->changed), "%s",
+		    db->rows[i].webhook);
+		http->changed_row = i;
 	}
 	while ((j = http->pending) != NULL) {
 		http->pending = j->next;
@@ -1418,6 +1468,25 @@ once_mode_stops_claiming_after_max_seconds(void **state)
 	assert_int_equal(db->nfinished, http->started);
 }
 
+/* Three webhooks (three ports) of one host that answers after SLOW_WAITS
+ * waits of tick fake seconds, one attempt at a time to it: one in flight,
+ * two held. */
+static void
+three_webhooks_one_slow_host(double tick)
+{
+	static const char *const urls[] = { "https://slow.example/slow",
+	    "https://slow.example:443/slow", "https://slow.example:8443/slow" };
+	int	 i;
+
+	loop.mono = fake_mono;
+	http->tick = tick;
+	loop.cfg.concurrency = 8;
+	loop.cfg.per_host = 1;
+	loop.cfg.max_seconds = 3600;
+	for (i = 0; i < 3; i++)
+		add_rows(1, urls[i], 0);
+}
+
 /*
  * Three webhooks on one host at a cap of 1: one attempt in flight, two
  * claimed jobs waiting for the host. The attempt takes longer than the
@@ -1429,18 +1498,10 @@ once_mode_stops_claiming_after_max_seconds(void **state)
 static void
 held_jobs_too_late_for_their_lease_are_given_back(void **state)
 {
-	static const char *const urls[] = { "https://slow.example/slow",
-	    "https://slow.example:443/slow", "https://slow.example:8443/slow" };
 	int	 i;
 
 	(void)state;
-	loop.mono = fake_mono;
-	http->tick = 10.0;	/* an attempt: SLOW_WAITS waits, 500 s */
-	loop.cfg.concurrency = 8;
-	loop.cfg.per_host = 1;
-	loop.cfg.max_seconds = 3600;
-	for (i = 0; i < 3; i++)
-		add_rows(1, urls[i], 0);
+	three_webhooks_one_slow_host(10.0);	/* an attempt: 500 s */
 	assert_int_equal(snd_run(&loop), 0);
 	assert_int_equal(http->nhosts, 1);
 	assert_int_equal(http->hosts[0].max_inflight, 1);
@@ -1454,6 +1515,48 @@ held_jobs_too_late_for_their_lease_are_given_back(void **state)
 		assert_int_equal(db->rows[i].state, ROW_DELIVERED);
 		assert_int_equal(db->log[i].attempt, 1);
 	}
+}
+
+/*
+ * A PUT (or DELETE, rotation) of a webhook whose jobs the sender holds for
+ * a host at its cap: they were claimed with the old URL. Only the attempt
+ * in flight may still go there; the held job of the changed webhook goes
+ * back and is claimed again with the new URL, the other held one goes on.
+ */
+static void
+a_changed_webhooks_held_jobs_are_given_back_not_sent(void **state)
+{
+	int	 i;
+
+	(void)state;
+	three_webhooks_one_slow_host(0.1);	/* an attempt: 5 s */
+	http->change_test = 1;
+	http->changed_row = -1;
+	assert_int_equal(snd_run(&loop), 0);
+	assert_true(http->changed_row >= 0);
+	assert_int_equal(http->hosts[fhost("slow.example")].started, 2);
+	assert_int_equal(http->hosts[fhost("new.example")].started, 1);
+	assert_int_equal(db->released, 1);
+	assert_int_equal(loop.stats.delivered, 3);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(db->rows[i].state, ROW_DELIVERED);
+	assert_int_equal(finished_row(http->changed_row)->attempt, 1);
+}
+
+/* The same for a webhook changed while the claim that took its jobs ran:
+ * they come with the URL of before, and go back unsent. */
+static void
+a_webhook_changed_during_its_claim_is_not_sent_the_old_way(void **state)
+{
+	(void)state;
+	db->change_in_claim = 1;
+	add_rows(2, "https://a.example/ok", 0);
+	assert_int_equal(snd_run(&loop), 0);
+	assert_int_equal(db->change_in_claim, 0);
+	assert_int_equal(http->hosts[fhost("a.example")].started, 0);
+	assert_int_equal(http->hosts[fhost("new.example")].started, 2);
+	assert_int_equal(db->released, 2);
+	assert_int_equal(loop.stats.delivered, 2);
 }
 
 /*
@@ -1621,6 +1724,8 @@ main(void)
 		T(stop_request_finishes_in_flight_work_only),
 		T(once_mode_stops_claiming_after_max_seconds),
 		T(held_jobs_too_late_for_their_lease_are_given_back),
+		T(a_changed_webhooks_held_jobs_are_given_back_not_sent),
+		T(a_webhook_changed_during_its_claim_is_not_sent_the_old_way),
 		T(a_slow_database_records_each_result_within_its_lease),
 		T(a_slower_database_still_gets_every_row_through_once),
 		T(notify_ends_the_pause_after_a_short_claim),
