@@ -331,6 +331,7 @@ struct snd_state {
 };
 
 static void	snd_forget_held(struct snd_state *, char *const *, size_t, int);
+static void	snd_resume(struct snd_state *);
 
 /* Schedules the next connection attempt, backing off up to a limit. */
 static void
@@ -350,6 +351,9 @@ snd_db_lost(struct snd_state *st, double now)
 		    "is back; claimed notifications are retried when their "
 		    "lease expires");
 	st->claiming = 0;	/* its rows, if any, come back after the lease */
+	/* Webhook changes are not heard until the reconnection: what is
+	 * held goes back then, not out with what may be an old URL. */
+	snd_forget_held(st, NULL, 0, 1);
 	snd_backoff(st, now);
 	if (!st->l->cfg.follow)
 		st->failed = 1;
@@ -368,7 +372,6 @@ snd_reconnect(struct snd_state *st, double now)
 	st->db_up = 1;
 	st->backoff = 1;
 	st->drained = 0;	/* notifications may have been missed */
-	snd_forget_held(st, NULL, 0, 1);	/* webhook changes too */
 }
 
 /* Hands the attempt its verdict, logs a failure, queues it for finish. */
@@ -506,8 +509,7 @@ snd_finished(struct snd_state *st, int block)
 	if (retries && st->drained && l->cfg.follow)
 		snd_schedule_wake(st, snd_mono(st->l));
 	/* Recording has room again for the jobs that waited for it. */
-	if (st->nheld > 0 && !st->stopping && !*l->stop)
-		snd_unhold(st, 0);
+	snd_resume(st);
 }
 
 /*
@@ -1405,8 +1407,9 @@ snd_claimed(struct snd_state *st, int block, int give_back)
 	snd_strs_free(&st->claim_skip, &st->nclaim_skip);
 	/* The changes that came with the claim's answer, or before it
 	 * while it ran: its jobs of those webhooks go back unsent. */
-	if (!give_back && snd_changes(st, 1) == 0 && (st->nchg > 0 ||
-	    st->chg_all)) {
+	if (!give_back && snd_changes(st, 1) == -1)
+		st->chg_all = 1;	/* changes may have been lost */
+	if (!give_back && (st->nchg > 0 || st->chg_all)) {
 		for (j = list, tail = &list; j != NULL; j = next) {
 			next = j->next;
 			if (snd_hook_in(st->chg, st->nchg, st->chg_all,
@@ -1430,6 +1433,24 @@ snd_claimed(struct snd_state *st, int block, int give_back)
 		j->claimed = st->claim_sent;
 		snd_begin(st, j);
 	}
+}
+
+/*
+ * Starts the held jobs that may start (snd_unhold), unless stopping: a
+ * held job starts only if its webhook has not changed since its claim, so
+ * the changes announced so far are read first. That read takes in the
+ * claim's answer too, if it has come: it is looked at here, since its
+ * socket has nothing more to say.
+ */
+static void
+snd_resume(struct snd_state *st)
+{
+	if (st->nheld == 0 || st->stopping || *st->l->stop ||
+	    snd_changes(st, st->claiming != 0) == -1)
+		return;
+	snd_unhold(st, 0);
+	if (st->claiming)
+		snd_claimed(st, 0, 0);
 }
 
 /* Milliseconds to wait for the next thing the loop has to do. */
@@ -1667,16 +1688,7 @@ snd_run(struct snd_loop *l)
 		}
 		if (n > 0) {
 			st.ended += (unsigned long)n;
-			/* A stop requested meanwhile starts nothing new. A
-			 * held job starts only if its webhook has not changed
-			 * since its claim: look first. That read the claim's
-			 * answer too, if it had come. */
-			if (st.nheld > 0 && !st.stopping && !*l->stop &&
-			    snd_changes(&st, st.claiming != 0) == 0) {
-				snd_unhold(&st, 0);
-				if (st.claiming)
-					snd_claimed(&st, 0, 0);
-			}
+			snd_resume(&st);
 		}
 		if (l->cfg.follow && st.drained && snd_mono(l) >= st.wake_at)
 			st.drained = 0;

@@ -602,22 +602,25 @@ snd_pg_notified(void *ctx)
 	struct snd_pg	*p = ctx;
 	PGnotify	*nt;
 	char		 line[512];
-	int		 n = 0;
+	int		 n = 0, lost;
 
 	if (p->conn == NULL)
 		return -1;
-	if (PQconsumeInput(p->conn) == 0) {
-		log_warnx("database: %s", pgconn_oneline(
-		    PQerrorMessage(p->conn), line, sizeof(line)));
-		snd_pg_disconnect(p);
-		return -1;
-	}
+	lost = PQconsumeInput(p->conn) == 0;
+	/* What came before a failure still counts: a change read along
+	 * with a claim's answer must not go with the connection. */
 	while ((nt = PQnotifies(p->conn)) != NULL) {
 		if (strcmp(nt->relname, "dlrhook_webhook") != 0)
 			n++;
 		else
 			snd_pg_note_change(p, nt->extra);
 		PQfreemem(nt);
+	}
+	if (lost) {
+		log_warnx("database: %s", pgconn_oneline(
+		    PQerrorMessage(p->conn), line, sizeof(line)));
+		snd_pg_disconnect(p);
+		return -1;
 	}
 	return n;
 }

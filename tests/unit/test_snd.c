@@ -97,6 +97,8 @@ struct fake_db {
 	int		 fin_waits_claiming;	/* finish waited for, a claim
 						   in flight */
 	int		 lose_finishes;	/* so many report a lost link */
+	double		 down_for;	/* then no connection for so long */
+	double		 down_until;
 	/*
 	 * leases: a claim's lease runs out on the fake clock (the row is
 	 * claimed again then), and a finish takes fin_secs of it and
@@ -141,14 +143,26 @@ add_rows(int n, const char *url, int attempts)
 	}
 }
 
+static int	owed(const char *, int);
+
 static int
 fdb_connect(void *ctx)
 {
+	struct snd_job	*j;
+
 	(void)ctx;
 	db->connects++;
-	if (db->refuse_connect)
+	if (db->refuse_connect || fake_now < db->down_until)
 		return -1;
 	db->up = 1;
+	/* A new connection: a claim running on the lost one is gone (its
+	 * rows come back with their lease). */
+	db->claim_inflight = 0;
+	while ((j = db->claimed) != NULL) {
+		db->claimed = j->next;
+		owed(j->webhook_id, -1);
+		snd_job_free(j);
+	}
 	return 0;
 }
 
@@ -402,6 +416,7 @@ fdb_finish_start(void *ctx, struct snd_job *const *jobs, size_t n)
 	if (db->lose_finishes > 0) {
 		db->lose_finishes--;
 		db->up = 0;
+		db->down_until = fake_now + db->down_for;
 		return SND_DB_LOST;
 	}
 	assert_false(db->fin_inflight);	/* one at a time */
@@ -578,6 +593,7 @@ struct fake_http {
 	int		 notify_test;	/* see notify_ends_the_pause_... */
 	int		 change_test;	/* see a_changed_webhooks_... */
 	char		 first_hook[64];	/* the first job's webhook */
+	int		 started_while_down;	/* with the database lost */
 	int		 changed_row;	/* the row whose webhook changed */
 	double		 injected_at, b_started_at;
 	char		 last_pin[256];
@@ -646,6 +662,8 @@ fhttp_start(void *ctx, struct snd_job *j)
 	    j->pin != NULL ? j->pin : "");
 	snprintf(http->last_sig, sizeof(http->last_sig), "%s", j->signature);
 	http->last_ts = j->timestamp;
+	if (!db->up)
+		http->started_while_down++;
 	if (http->first_hook[0] == '\0')
 		snprintf(http->first_hook, sizeof(http->first_hook), "%s",
 		    j->webhook_id);
@@ -1543,6 +1561,27 @@ a_changed_webhooks_held_jobs_are_given_back_not_sent(void **state)
 	assert_int_equal(finished_row(http->changed_row)->attempt, 1);
 }
 
+/* With the database lost, webhook changes are not heard: the held jobs
+ * go back (when it returns, or to their lease), none starts meanwhile. */
+static void
+held_jobs_do_not_start_while_the_database_is_lost(void **state)
+{
+	int	 i;
+
+	(void)state;
+	three_webhooks_one_slow_host(0.1);	/* an attempt: 5 s */
+	loop.cfg.follow = 1;
+	db->leases = 1;		/* the run ends when every row is delivered */
+	db->lose_finishes = 1;
+	db->down_for = 30;	/* longer than an attempt */
+	assert_int_equal(snd_run(&loop), 0);
+	assert_true(db->connects > 2);
+	assert_int_equal(http->started_while_down, 0);
+	assert_true(db->released >= 1);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(db->rows[i].state, ROW_DELIVERED);
+}
+
 /* The same for a webhook changed while the claim that took its jobs ran:
  * they come with the URL of before, and go back unsent. */
 static void
@@ -1726,6 +1765,7 @@ main(void)
 		T(held_jobs_too_late_for_their_lease_are_given_back),
 		T(a_changed_webhooks_held_jobs_are_given_back_not_sent),
 		T(a_webhook_changed_during_its_claim_is_not_sent_the_old_way),
+		T(held_jobs_do_not_start_while_the_database_is_lost),
 		T(a_slow_database_records_each_result_within_its_lease),
 		T(a_slower_database_still_gets_every_row_through_once),
 		T(notify_ends_the_pause_after_a_short_claim),
