@@ -20,8 +20,9 @@ struct resolve_dest {
 
 /*
  * A resolver with a per-host cache of ttl seconds (from the end of each
- * lookup), so that a batch of many events for one host resolves it once. allow_private lifts the
- * address check (DLRHOOK_ALLOW_PRIVATE=1); resolving and pinning remain.
+ * lookup), so that a batch of many events for one host resolves it once.
+ * allow_private lifts the address check (DLRHOOK_ALLOW_PRIVATE=1);
+ * resolving and pinning remain.
  */
 struct resolve	*resolve_new(int allow_private, double ttl);
 void		 resolve_set_gai(struct resolve *, resolve_gai_fn,

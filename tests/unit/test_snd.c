@@ -78,6 +78,7 @@ struct fake_db {
 	int		 notify;	/* the next notified() reports NOTIFY */
 	char		 changed[64];	/* the next changed() reports it */
 	int		 changed_all;
+	int		 lose_notified;	/* the next notified() loses the link */
 	int		 change_in_claim;	/* the first claim's rows: their
 						   webhook changes meanwhile */
 	double		 short_skip_at;	/* fake time of the last claim that
@@ -525,6 +526,11 @@ fdb_notified(void *ctx)
 	int	 n = db->notify;
 
 	(void)ctx;
+	if (db->lose_notified) {
+		db->lose_notified = 0;
+		db->up = 0;
+		return -1;
+	}
 	db->notify = 0;
 	return n;
 }
@@ -1598,6 +1604,23 @@ a_webhook_changed_during_its_claim_is_not_sent_the_old_way(void **state)
 	assert_int_equal(loop.stats.delivered, 2);
 }
 
+/* And when the connection is lost as the claim's answer is read, the
+ * changes that came with it may be lost too: none of its jobs is sent
+ * (--once gives up; the rows come back with their lease). */
+static void
+a_claim_whose_changes_could_not_be_read_sends_nothing(void **state)
+{
+	(void)state;
+	db->change_in_claim = 1;
+	db->lose_notified = 1;
+	add_rows(2, "https://a.example/ok", 0);
+	assert_int_equal(snd_run(&loop), 1);
+	assert_int_equal(db->lose_notified, 0);
+	assert_int_equal(db->claims, 1);
+	assert_int_equal(http->started, 0);
+	assert_int_equal(loop.stats.abandoned, 2);
+}
+
 /*
  * A --follow run against a database whose every sender_finish takes slow
  * seconds, at lease 6 and timeout 1 (test_faults.py's chaotic receiver's
@@ -1765,6 +1788,7 @@ main(void)
 		T(held_jobs_too_late_for_their_lease_are_given_back),
 		T(a_changed_webhooks_held_jobs_are_given_back_not_sent),
 		T(a_webhook_changed_during_its_claim_is_not_sent_the_old_way),
+		T(a_claim_whose_changes_could_not_be_read_sends_nothing),
 		T(held_jobs_do_not_start_while_the_database_is_lost),
 		T(a_slow_database_records_each_result_within_its_lease),
 		T(a_slower_database_still_gets_every_row_through_once),
